@@ -1,0 +1,179 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// field is one member of a top-level JSON object: the key and the byte
+// range of its value in the body.
+type field struct {
+	key        string
+	start, end int // value is body[start:end]
+}
+
+// topLevel lists the members of the JSON object in body without decoding
+// their values. body must already be valid JSON (json.Valid); ok is false
+// when it is not an object. It allocates only the key strings, which is what
+// lets the proxy read the few fields it routes on and forward the rest
+// untouched.
+func topLevel(body []byte) (fields []field, ok bool) {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, false
+	}
+	i++
+	fields = make([]field, 0, 8)
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) {
+			return nil, false
+		}
+		if body[i] == '}' {
+			return fields, true
+		}
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		if i >= len(body) || body[i] != '"' {
+			return nil, false
+		}
+		kEnd := skipString(body, i)
+		if kEnd < 0 {
+			return nil, false
+		}
+		key := unquoteKey(body[i:kEnd])
+		i = skipSpace(body, kEnd)
+		if i >= len(body) || body[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(body, i+1)
+		vEnd := skipValue(body, i)
+		if vEnd < 0 {
+			return nil, false
+		}
+		fields = append(fields, field{key: key, start: i, end: vEnd})
+		i = vEnd
+	}
+}
+
+func unquoteKey(q []byte) string {
+	if bytes.IndexByte(q, '\\') < 0 {
+		return string(q[1 : len(q)-1])
+	}
+	var s string
+	if json.Unmarshal(q, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i] == '"',
+// or -1 when it is unterminated.
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index just past the JSON value starting at b[i], or
+// -1 when the input ends first.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j)
+				if j < 0 {
+					return -1
+				}
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	default: // number, true, false, null
+		j := i
+		for j < len(b) {
+			switch b[j] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return j
+			}
+			j++
+		}
+		return j
+	}
+}
+
+// SetField returns a copy of the JSON object body with the top-level member
+// key set to the raw JSON value. Every other byte is kept as it was, so
+// fields the proxy does not know are forwarded untouched. body must be a
+// valid JSON object.
+func SetField(body []byte, key string, value []byte) []byte {
+	fields, ok := topLevel(body)
+	if !ok {
+		return body
+	}
+	for _, f := range fields {
+		if f.key == key {
+			out := make([]byte, 0, len(body)-(f.end-f.start)+len(value))
+			out = append(out, body[:f.start]...)
+			out = append(out, value...)
+			return append(out, body[f.end:]...)
+		}
+	}
+	end := bytes.LastIndexByte(body, '}')
+	out := make([]byte, 0, len(body)+len(key)+len(value)+4)
+	out = append(out, body[:end]...)
+	if len(fields) > 0 {
+		out = append(out, ',')
+	}
+	out = appendJSONString(out, key)
+	out = append(out, ':')
+	out = append(out, value...)
+	return append(out, body[end:]...)
+}
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			q, _ := json.Marshal(s)
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}

@@ -1,0 +1,172 @@
+package router
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// ChatRequest is one /v1/chat/completions call as it travels through the
+// middleware chain. Body is the client's JSON as received: the proxy reads
+// the few fields it routes on and forwards everything else untouched.
+type ChatRequest struct {
+	// Model is the alias the client asked for.
+	Model string
+	// Body is the client's JSON object. Middlewares that change the
+	// conversation replace it (with SetField); nobody edits it in place.
+	Body []byte
+	// Stream is the body's "stream" flag.
+	Stream bool
+	// IncludeUsage is stream_options.include_usage.
+	IncludeUsage bool
+	// MaxTokens is max_completion_tokens, else max_tokens; 0 when absent.
+	MaxTokens int
+	// Target is the deployment of the current attempt, set by the router.
+	Target Target
+	// Attempts counts the deployments tried, set by the router.
+	Attempts int
+	// Timeouts bound the current attempt, set by the router.
+	Timeouts Timeouts
+}
+
+// ParseChatRequest reads the routing fields of a chat-completions body. The
+// errors are *Error of KindInvalidRequest naming the bad parameter.
+func ParseChatRequest(body []byte) (*ChatRequest, error) {
+	if !json.Valid(body) {
+		return nil, &Error{Kind: KindInvalidRequest, Message: "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"}
+	}
+	fields, ok := topLevel(body)
+	if !ok {
+		return nil, &Error{Kind: KindInvalidRequest, Message: "The request body must be a JSON object."}
+	}
+	req := &ChatRequest{Body: body}
+	var hasMessages bool
+	for _, f := range fields {
+		v := body[f.start:f.end]
+		switch f.key {
+		case "model":
+			if json.Unmarshal(v, &req.Model) != nil {
+				return nil, invalidParam("model", "Invalid type for 'model': expected a string.")
+			}
+		case "stream":
+			if string(v) != "null" && json.Unmarshal(v, &req.Stream) != nil {
+				return nil, invalidParam("stream", "Invalid type for 'stream': expected a boolean.")
+			}
+		case "stream_options":
+			var so struct {
+				IncludeUsage bool `json:"include_usage"`
+			}
+			if string(v) != "null" && json.Unmarshal(v, &so) != nil {
+				return nil, invalidParam("stream_options", "Invalid type for 'stream_options': expected an object.")
+			}
+			req.IncludeUsage = so.IncludeUsage
+		case "max_tokens", "max_completion_tokens":
+			if string(v) == "null" {
+				continue
+			}
+			n, err := strconv.Atoi(string(v))
+			if err != nil || n < 0 {
+				return nil, invalidParam(f.key, "Invalid '"+f.key+"': expected a non-negative integer.")
+			}
+			if f.key == "max_completion_tokens" || req.MaxTokens == 0 {
+				req.MaxTokens = n
+			}
+		case "messages":
+			hasMessages = len(v) > 0 && v[0] == '['
+			if !hasMessages {
+				return nil, invalidParam("messages", "Invalid type for 'messages': expected an array.")
+			}
+		}
+	}
+	if req.Model == "" {
+		return nil, invalidParam("model", "you must provide a model parameter")
+	}
+	if !hasMessages {
+		return nil, invalidParam("messages", "Missing required parameter: 'messages'.")
+	}
+	if !req.Stream && req.IncludeUsage {
+		req.IncludeUsage = false
+	}
+	return req, nil
+}
+
+func invalidParam(param, msg string) *Error {
+	return &Error{Kind: KindInvalidRequest, Message: msg, Param: param}
+}
+
+// UpstreamBody is the body to send to an OpenAI-compatible upstream: the
+// client's JSON with "model" set to model. For streams it also asks the
+// upstream for its usage chunk, so budgets and metrics see real counts even
+// when the client did not ask (the chunk is then dropped on the way back).
+func (r *ChatRequest) UpstreamBody(model string) []byte {
+	b := SetField(r.Body, "model", appendJSONString(nil, model))
+	if r.Stream && !r.IncludeUsage {
+		b = SetField(b, "stream_options", []byte(`{"include_usage":true}`))
+	}
+	return b
+}
+
+// Messages decodes the body's messages for adapters and middlewares that
+// need them (they are not on the OpenAI pass-through path).
+func (r *ChatRequest) Messages() ([]Message, error) {
+	fields, _ := topLevel(r.Body)
+	for _, f := range fields {
+		if f.key == "messages" {
+			var ms []Message
+			if err := json.Unmarshal(r.Body[f.start:f.end], &ms); err != nil {
+				return nil, invalidParam("messages", "Invalid 'messages': "+err.Error())
+			}
+			return ms, nil
+		}
+	}
+	return nil, nil
+}
+
+// Field returns the raw JSON value of a top-level member, or nil.
+func (r *ChatRequest) Field(key string) []byte {
+	fields, _ := topLevel(r.Body)
+	for _, f := range fields {
+		if f.key == key {
+			return r.Body[f.start:f.end]
+		}
+	}
+	return nil
+}
+
+// Message is one chat message. Content stays raw because it is either a
+// string or an array of parts.
+type Message struct {
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content,omitempty"`
+	Name       string          `json:"name,omitempty"`
+	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
+}
+
+// Text returns the message's text: the string content, or its text parts
+// joined by newlines.
+func (m Message) Text() string {
+	if len(m.Content) == 0 || string(m.Content) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(m.Content, &s) == nil {
+		return s
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(m.Content, &parts) != nil {
+		return ""
+	}
+	out := ""
+	for _, p := range parts {
+		if p.Type == "text" {
+			if out != "" {
+				out += "\n"
+			}
+			out += p.Text
+		}
+	}
+	return out
+}

@@ -1,0 +1,119 @@
+package router
+
+import (
+	"context"
+	"time"
+)
+
+// Handler serves one chat completion, streamed or not.
+type Handler interface {
+	Serve(ctx context.Context, req *ChatRequest) (Stream, error)
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, req *ChatRequest) (Stream, error)
+
+// Serve calls f.
+func (f HandlerFunc) Serve(ctx context.Context, req *ChatRequest) (Stream, error) { return f(ctx, req) }
+
+// Middleware wraps a Handler. The first one in a Chain runs outermost.
+type Middleware func(Handler) Handler
+
+// Chain wraps h in mws so that mws[0] runs first.
+func Chain(h Handler, mws ...Middleware) Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// Stream hands out chunks in order; Next returns io.EOF after the last one.
+// Close frees the upstream connection and is safe to call twice.
+type Stream interface {
+	Next() (*Chunk, error)
+	Close() error
+}
+
+// Provider is all the router needs from an upstream adapter.
+type Provider interface {
+	Chat(ctx context.Context, req *ChatRequest) (Stream, error)
+}
+
+// Embedder is a provider that also serves /v1/embeddings.
+type Embedder interface {
+	Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error)
+}
+
+// Target is the deployment a provider is asked to serve: the router fills it
+// in on a copy of the request before each attempt.
+type Target struct {
+	// Provider is the configured provider name (a metrics label).
+	Provider string
+	// Model is the upstream model name that replaces the alias in the body.
+	Model string
+}
+
+// Chunk is one unit of a reply.
+//
+// Data holds OpenAI JSON exactly as it goes to the client: a
+// chat.completion.chunk object for streamed replies, or a whole
+// chat.completion object when Whole is set (a non-streamed upstream reply).
+// Adapters for OpenAI-compatible upstreams pass the upstream bytes through
+// untouched, so the hot path never re-encodes JSON.
+type Chunk struct {
+	Data []byte
+	// Whole marks Data as a complete chat.completion body.
+	Whole bool
+	// Usage is set on the chunk that carries the upstream's usage report.
+	Usage *Usage
+	// UsageOnly marks the trailing usage chunk (choices: []) that OpenAI
+	// sends only when stream_options.include_usage was asked.
+	UsageOnly bool
+	// Model is the upstream model that produced the chunk, when known.
+	Model string
+}
+
+// Usage is the canonical token count of one reply.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+	// CachedTokens is prompt_tokens_details.cached_tokens.
+	CachedTokens int `json:"-"`
+	// ReasoningTokens is completion_tokens_details.reasoning_tokens.
+	ReasoningTokens int `json:"-"`
+	// Estimated is true when the upstream reported nothing and we counted.
+	Estimated bool `json:"-"`
+}
+
+// EmbedRequest is one /v1/embeddings call.
+type EmbedRequest struct {
+	// Model is the alias the client asked for.
+	Model string
+	// Body is the client's JSON body; adapters rewrite only "model".
+	Body []byte
+	// Input is the decoded input: one string per item. Token-array inputs
+	// are left in Body and Input is nil.
+	Input []string
+	// EncodingFormat is "float" (default) or "base64".
+	EncodingFormat string
+	// Dimensions is the optional requested vector size (0 when absent).
+	Dimensions int
+	// Target is filled in by the router before each attempt.
+	Target Target
+}
+
+// EmbedResponse is an OpenAI "list" of embeddings, already encoded.
+type EmbedResponse struct {
+	// Data is the JSON body to send to the client.
+	Data  []byte
+	Usage Usage
+}
+
+// Timeouts bounds one upstream attempt. Zero means no limit.
+type Timeouts struct {
+	// FirstToken bounds the wait for the first chunk.
+	FirstToken time.Duration
+	// Idle bounds the silence between two chunks.
+	Idle time.Duration
+}
