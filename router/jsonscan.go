@@ -177,3 +177,49 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s...)
 	return append(dst, '"')
 }
+
+// TopField returns the raw JSON value of the top-level member key of the
+// JSON object body, or nil when body is not an object or has no such member.
+// Unlike topLevel it allocates nothing for plain keys, so adapters can call
+// it on every streamed chunk. body must already be valid JSON (json.Valid).
+func TopField(body []byte, key string) []byte {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil
+	}
+	i++
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] == '}' {
+			return nil
+		}
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		if i >= len(body) || body[i] != '"' {
+			return nil
+		}
+		kEnd := skipString(body, i)
+		if kEnd < 0 {
+			return nil
+		}
+		k := body[i+1 : kEnd-1]
+		match := string(k) == key // compiles to a comparison, no allocation
+		if !match && bytes.IndexByte(k, '\\') >= 0 {
+			match = unquoteKey(body[i:kEnd]) == key
+		}
+		i = skipSpace(body, kEnd)
+		if i >= len(body) || body[i] != ':' {
+			return nil
+		}
+		i = skipSpace(body, i+1)
+		vEnd := skipValue(body, i)
+		if vEnd < 0 {
+			return nil
+		}
+		if match {
+			return body[i:vEnd]
+		}
+		i = vEnd
+	}
+}

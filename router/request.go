@@ -38,6 +38,13 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	if !ok {
 		return nil, &Error{Kind: KindInvalidRequest, Message: "The request body must be a JSON object."}
 	}
+	if key, dup := duplicateKey(fields); dup {
+		// Readers disagree on duplicates: ParseChatRequest keeps the last,
+		// Field, Messages and SetField the first, upstreams usually the last.
+		// Accepting them would let the routed model or the counted messages
+		// differ from what the upstream acts on.
+		return nil, invalidParam(key, "Duplicate key '"+key+"' in the request body.")
+	}
 	req := &ChatRequest{Body: body}
 	var hasMessages bool
 	for _, f := range fields {
@@ -89,6 +96,28 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	return req, nil
 }
 
+// duplicateKey reports the first key that appears twice in fields.
+func duplicateKey(fields []field) (string, bool) {
+	if len(fields) <= 16 {
+		for i := range fields {
+			for j := i + 1; j < len(fields); j++ {
+				if fields[i].key == fields[j].key {
+					return fields[i].key, true
+				}
+			}
+		}
+		return "", false
+	}
+	seen := make(map[string]struct{}, len(fields))
+	for _, f := range fields {
+		if _, ok := seen[f.key]; ok {
+			return f.key, true
+		}
+		seen[f.key] = struct{}{}
+	}
+	return "", false
+}
+
 func invalidParam(param, msg string) *Error {
 	return &Error{Kind: KindInvalidRequest, Message: msg, Param: param}
 }
@@ -100,7 +129,13 @@ func invalidParam(param, msg string) *Error {
 func (r *ChatRequest) UpstreamBody(model string) []byte {
 	b := SetField(r.Body, "model", appendJSONString(nil, model))
 	if r.Stream && !r.IncludeUsage {
-		b = SetField(b, "stream_options", []byte(`{"include_usage":true}`))
+		// Merge into the client's stream_options (for example
+		// include_obfuscation) instead of replacing them.
+		so := []byte(`{"include_usage":true}`)
+		if old := r.Field("stream_options"); len(old) > 0 && old[0] == '{' {
+			so = SetField(old, "include_usage", []byte("true"))
+		}
+		b = SetField(b, "stream_options", so)
 	}
 	return b
 }

@@ -98,10 +98,7 @@ func (r *Router) Serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 		if err == nil {
 			return s, nil
 		}
-		last = AsError(err)
-		if last.Provider == "" {
-			last.Provider = d.Provider
-		}
+		last = attributed(err, d.Provider)
 		if !last.Retryable() {
 			return nil, last
 		}
@@ -160,15 +157,25 @@ func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, 
 		if err == nil {
 			return resp, nil
 		}
-		last = AsError(err)
-		if last.Provider == "" {
-			last.Provider = d.Provider
-		}
+		last = attributed(err, d.Provider)
 		if !last.Retryable() {
 			return nil, last
 		}
 	}
 	return nil, last
+}
+
+// attributed returns err as an *Error naming provider. It copies rather
+// than sets the field: the *Error belongs to the provider, which may return
+// the same value to many concurrent requests.
+func attributed(err error, provider string) *Error {
+	e := AsError(err)
+	if e.Provider != "" {
+		return e
+	}
+	cp := *e
+	cp.Provider = provider
+	return &cp
 }
 
 func modelNotFound(model string) *Error {

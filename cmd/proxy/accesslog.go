@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"llmproxy/router"
+)
+
+// Route labels: a closed set, so metrics stay cheap.
+const (
+	routeChat   = "chat"
+	routeEmbed  = "embeddings"
+	routeModels = "models"
+	routeOther  = "other"
+)
+
+// reqRecord is what the access line and the request metrics report. A
+// streamed reply finishes in the stream writer, after the handler returned,
+// so the record travels with it.
+type reqRecord struct {
+	mu        sync.Mutex
+	requestID string
+	route     string
+	model     string // alias requested, only when it is configured
+	modelUsed string
+	provider  string
+	status    int
+	stream    bool
+	attempts  int
+	usage     router.Usage
+	err       *router.Error
+	start     time.Time
+	ttft      time.Duration
+	chunks    int
+}
+
+func (r *reqRecord) fill(req *router.ChatRequest) {
+	r.modelUsed = req.Target.Model
+	r.provider = req.Target.Provider
+	r.attempts = req.Attempts
+}
+
+func (r *reqRecord) chunk(c *router.Chunk) {
+	if r.chunks == 0 {
+		r.ttft = time.Since(r.start)
+	}
+	r.chunks++
+	if c.Usage != nil {
+		r.usage = *c.Usage
+	}
+}
+
+func (r *reqRecord) setErr(e *router.Error) {
+	r.mu.Lock()
+	r.err = e
+	r.mu.Unlock()
+}
+
+// accessLog turns a handler error into its response right away (so the
+// status is known), then writes one line per request. Streams log from
+// their writer when they end.
+func (s *Server) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.errorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	if c.Locals(localsStream) != nil {
+		return nil
+	}
+	rec, _ := c.Locals(localsReq).(*reqRecord)
+	if rec == nil {
+		switch p := c.Route().Path; p {
+		case "/health", "/ready", "/metrics":
+			return nil // probes and scrapes are not access traffic
+		case "/v1/models", "/v1/models/:id":
+			rec = &reqRecord{route: routeModels, start: start}
+		default:
+			rec = &reqRecord{route: routeOther, start: start}
+		}
+	}
+	rec.requestID = string(c.Response().Header.Peek(fiber.HeaderXRequestID))
+	rec.status = c.Response().StatusCode()
+	if e, ok := c.Locals(localsError).(*router.Error); ok {
+		rec.err = e
+	}
+	s.finish(rec)
+	return nil
+}
+
+// finish writes the access line and the request metrics.
+func (s *Server) finish(r *reqRecord) {
+	r.mu.Lock()
+	e := r.err
+	r.mu.Unlock()
+	dur := time.Since(r.start)
+	outcome := "ok"
+	level := slog.LevelInfo
+	if e != nil {
+		outcome = e.Kind.String()
+		if e.Kind == router.KindInternal {
+			level = slog.LevelError
+		} else if r.status == 200 { // failed after the status went out
+			level = slog.LevelWarn
+		}
+	}
+	s.metrics.request(r, outcome, dur)
+	if !s.log.Enabled(s.base, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", r.requestID),
+		slog.String("route", r.route),
+		slog.String("model_requested", r.model),
+		slog.String("model_used", r.modelUsed),
+		slog.String("provider", r.provider),
+		slog.Int("status", r.status),
+		slog.Bool("stream", r.stream),
+		slog.Int("prompt_tokens", r.usage.PromptTokens),
+		slog.Int("completion_tokens", r.usage.CompletionTokens),
+		slog.Int("attempts", r.attempts),
+		slog.Int("fallbacks", max(r.attempts-1, 0)),
+		slog.Float64("ttft", r.ttft.Seconds()),
+		slog.Float64("duration", dur.Seconds()),
+	}
+	if e != nil {
+		attrs = append(attrs, slog.String("outcome", outcome), slog.String("err", e.Error()))
+	}
+	s.log.LogAttrs(s.base, level, "request", attrs...)
+}
+
+func stack() string { return string(debug.Stack()) }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -1,0 +1,370 @@
+package main
+
+// This file is the YAML schema: every field's doc comment is the operator's
+// manual for that key. Loading lives in load.go, ${NAME} expansion in
+// expand.go and the checks in validate.go. configs/example.yaml is the
+// worked example and configs/testdata/full.yaml uses every key.
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Config is the whole proxy configuration: one YAML file. Any value may use
+// ${NAME} or ${NAME:-default}; see expand.go for the rules.
+type Config struct {
+	// Server is the HTTP listener and process settings.
+	Server ServerConfig `yaml:"server"`
+	// Providers are the upstream accounts (an API root plus a key). At least
+	// one is required.
+	Providers []ProviderConfig `yaml:"providers"`
+	// Models are the aliases clients ask for in "model", each served by one
+	// or more deployments on the providers above. At least one is required.
+	Models []ModelConfig `yaml:"models"`
+	// Teams own the client API keys. With no teams every request gets 401.
+	Teams []TeamConfig `yaml:"teams"`
+	// Router sets the default routing strategy, retries, circuit breakers and
+	// timeouts.
+	Router RouterConfig `yaml:"router"`
+	// Redis, when set, shares rate limits, budgets, breaker states and
+	// cooldowns between replicas. Leave it out to keep that state in
+	// process (one replica).
+	Redis *RedisConfig `yaml:"redis"`
+	// Database is where the usage ledger is written.
+	Database DatabaseConfig `yaml:"database"`
+	// Budget holds settings that apply to every team's budget.
+	Budget BudgetConfig `yaml:"budget"`
+
+	// doc is the expanded YAML tree this Config was decoded from; Validate
+	// reads line:column positions from it. Nil for a Config built in Go.
+	doc ast.Node
+}
+
+// ServerConfig is the HTTP listener and process settings.
+type ServerConfig struct {
+	// Listen is the host:port to serve on. Default "127.0.0.1:8080"; use
+	// ":8080" or "0.0.0.0:8080" to accept connections from other machines.
+	Listen string `yaml:"listen"`
+	// MaxBodyBytes caps a request body; larger bodies get 413. Default
+	// 10485760 (10 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// DrainTimeout is how long in-flight requests and streams may run after
+	// SIGTERM before they are cut. Default "30s".
+	DrainTimeout Duration `yaml:"drain_timeout"`
+	// ReadTimeout bounds reading one request (headers and body). Default 0:
+	// no limit. Responses have no write timeout, because that would cut
+	// long streams.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// IdleTimeout closes keep-alive connections idle for this long.
+	// Default 0: the HTTP server's own default.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MasterKey guards the /admin endpoints (Authorization: Bearer <key>).
+	// Empty disables them. Normally "${LLMPROXY_MASTER_KEY}".
+	MasterKey Secret `yaml:"master_key"`
+	// DataDir holds local state such as the SQLite usage ledger when
+	// database.url is empty. Default "./data".
+	DataDir string `yaml:"data_dir"`
+	// LogLevel is one of debug, info, warn, error. Default "info".
+	LogLevel string `yaml:"log_level"`
+}
+
+// ProviderConfig is one upstream account.
+type ProviderConfig struct {
+	// Name is how deployments refer to this provider, and its metrics label.
+	// Required, unique.
+	Name string `yaml:"name"`
+	// Type selects the adapter, for example "openai" (any OpenAI-compatible
+	// server: OpenAI, vLLM, Ollama, llama.cpp, Groq …) or "demo" (built-in,
+	// offline, not a real model). Required.
+	Type string `yaml:"type"`
+	// BaseURL is the API root including any /v1, for example
+	// "http://127.0.0.1:11434/v1" for Ollama. Defaults by type: openai
+	// https://api.openai.com/v1, anthropic https://api.anthropic.com, gemini
+	// https://generativelanguage.googleapis.com.
+	BaseURL string `yaml:"base_url"`
+	// APIKey is the upstream credential, normally "${OPENAI_API_KEY}". It is
+	// never logged or sent to clients. Empty loads with a warning, and
+	// requests to this provider then fail with 502.
+	APIKey Secret `yaml:"api_key"`
+	// APIVersion is for vendors that version their API by header or query
+	// (Azure, Anthropic). Optional.
+	APIVersion string `yaml:"api_version"`
+	// Headers are extra static headers sent with every upstream request.
+	// Their values are never echoed in errors.
+	Headers map[string]string `yaml:"headers"`
+	// Timeouts for calls to this provider. Unset fields take router.timeouts.
+	Timeouts TimeoutsConfig `yaml:"timeouts"`
+}
+
+// ModelConfig is one alias clients can ask for.
+type ModelConfig struct {
+	// Name is the alias clients send as "model". Required, unique.
+	Name string `yaml:"name"`
+	// Type is "chat" (default) or "embedding".
+	Type string `yaml:"type"`
+	// Deployments are the upstream models that serve this alias. At least
+	// one is required.
+	Deployments []DeploymentConfig `yaml:"deployments"`
+	// Pricing is the price of this alias, used by budgets and the cost
+	// strategy. Without it the alias is free unless budget.unpriced is deny.
+	Pricing *PricingConfig `yaml:"pricing"`
+	// ContextWindow is the alias's context size in tokens; requests that do
+	// not fit go to context_window_fallbacks. 0: unknown, not checked.
+	ContextWindow int `yaml:"context_window"`
+	// MaxOutputTokens is the worst-case completion budgets reserve when the
+	// request sets no max_tokens. 0: unknown.
+	MaxOutputTokens int `yaml:"max_output_tokens"`
+	// Capabilities the alias supports: tools, vision, json_schema. The
+	// downgrade ladder only moves a request to a model that covers it.
+	Capabilities []string `yaml:"capabilities"`
+	// Strategy overrides router.strategy for this alias.
+	Strategy string `yaml:"strategy"`
+	// Fallbacks are aliases tried, in order, when every deployment failed.
+	Fallbacks []string `yaml:"fallbacks"`
+	// ContextWindowFallbacks are aliases tried when the prompt plus the
+	// completion cap exceed context_window, or the upstream answers
+	// context_length_exceeded.
+	ContextWindowFallbacks []string `yaml:"context_window_fallbacks"`
+	// Timeouts override the provider's timeouts for this alias; unset
+	// fields keep the provider's. A request can lower them, never raise them.
+	Timeouts *TimeoutsConfig `yaml:"timeouts"`
+	// RateLimit caps this alias across all teams.
+	RateLimit *RateLimitConfig `yaml:"rate_limit"`
+}
+
+// DeploymentConfig is one upstream model behind an alias.
+type DeploymentConfig struct {
+	// Provider is the name of an entry in providers. Required.
+	Provider string `yaml:"provider"`
+	// Model is the upstream's model name, sent in place of the alias.
+	// Required.
+	Model string `yaml:"model"`
+	// Weight is this deployment's share of traffic under the weighted
+	// strategy. Default 1 (0 also means 1).
+	Weight int `yaml:"weight"`
+	// Priority orders deployments under the priority strategy: lower is
+	// tried first. Default 0.
+	Priority int `yaml:"priority"`
+	// RPM is the upstream account's requests-per-minute quota for this
+	// model; the router never sends more. 0: no limit.
+	RPM int `yaml:"rpm"`
+	// TPM is the upstream account's tokens-per-minute quota. 0: no limit.
+	TPM int `yaml:"tpm"`
+	// Pricing overrides the alias's pricing for this deployment.
+	Pricing *PricingConfig `yaml:"pricing"`
+}
+
+// PricingConfig is a price in USD per million tokens.
+type PricingConfig struct {
+	// InputPerMTok is USD per million prompt tokens.
+	InputPerMTok float64 `yaml:"input_per_mtok"`
+	// OutputPerMTok is USD per million completion tokens.
+	OutputPerMTok float64 `yaml:"output_per_mtok"`
+	// CachedInputPerMTok is USD per million prompt tokens served from the
+	// upstream's prompt cache. 0: charged as input_per_mtok.
+	CachedInputPerMTok float64 `yaml:"cached_input_per_mtok"`
+}
+
+// TeamConfig is a group of client API keys sharing limits and a budget.
+type TeamConfig struct {
+	// Name identifies the team in usage reports and metrics. Required,
+	// unique.
+	Name string `yaml:"name"`
+	// APIKeys are the keys clients send as "Authorization: Bearer <key>":
+	// either the key itself (normally "${TEAM_KEY}") or "sha256:" followed by
+	// the 64 hex digits of its SHA-256, so the file holds no secret. At least
+	// one; unique across all teams; a key that expands to "" is an error.
+	APIKeys []Secret `yaml:"api_keys"`
+	// Models is an allow-list of aliases this team may use; other aliases get
+	// 404 model_not_found and are hidden from /v1/models. Empty: all.
+	Models []string `yaml:"models"`
+	// RateLimit caps the team's requests and tokens per minute.
+	RateLimit *RateLimitConfig `yaml:"rate_limit"`
+	// Budget caps the team's spend per calendar period (UTC).
+	Budget *BudgetLimit `yaml:"budget"`
+	// Downgrade is the cost ladder: rules, checked in order, that move a
+	// request to a cheaper alias.
+	Downgrade []DowngradeRule `yaml:"downgrade"`
+	// DowngradePolicy says what happens when a rule's target cannot serve
+	// the request (missing capability or context window): "keep" the
+	// requested model (default) or "deny" the request.
+	DowngradePolicy string `yaml:"downgrade_policy"`
+}
+
+// RouterConfig holds the defaults for picking and retrying deployments.
+type RouterConfig struct {
+	// Strategy picks among an alias's deployments: weighted (default),
+	// priority, least_latency, least_inflight or cost.
+	Strategy string `yaml:"strategy"`
+	// MaxAttempts bounds upstream attempts per request, retries and
+	// fallbacks included. Default 3.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Breaker configures the per-deployment circuit breakers.
+	Breaker BreakerConfig `yaml:"breaker"`
+	// Timeouts are the defaults for every provider.
+	Timeouts TimeoutsConfig `yaml:"timeouts"`
+}
+
+// BreakerConfig configures the per-deployment circuit breakers.
+type BreakerConfig struct {
+	// FailureRatio opens the breaker when at least this share of requests in
+	// the window failed, in (0, 1]. Default 0.5.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// MinRequests is how many requests the window needs before the ratio
+	// counts. Default 10.
+	MinRequests int `yaml:"min_requests"`
+	// Window is the rolling window the ratio is computed over. Default "60s".
+	Window Duration `yaml:"window"`
+	// OpenFor is how long an open breaker rejects before it lets probes
+	// through. Default "30s".
+	OpenFor Duration `yaml:"open_for"`
+	// HalfOpenProbes is how many requests a half-open breaker admits; if
+	// they succeed it closes. Default 2.
+	HalfOpenProbes int `yaml:"half_open_probes"`
+}
+
+// TimeoutsConfig bounds one upstream call. 0 means "inherit" (see where
+// the block appears).
+type TimeoutsConfig struct {
+	// Connect bounds dialing and the TLS handshake. Default "5s".
+	Connect Duration `yaml:"connect"`
+	// FirstToken bounds the wait for the first content; before it the router
+	// may still fail over invisibly. Default "30s".
+	FirstToken Duration `yaml:"first_token"`
+	// Idle bounds the silence between two streamed chunks. Default "30s".
+	Idle Duration `yaml:"idle"`
+	// Total bounds the whole call, stream included. Default "600s".
+	Total Duration `yaml:"total"`
+}
+
+// RedisConfig points at the Redis that replicas share.
+type RedisConfig struct {
+	// URL is redis://[:password@]host:port/db (or rediss:// for TLS).
+	// Required when the redis block is present.
+	URL string `yaml:"url"`
+	// OnError is what happens to requests while Redis is unreachable:
+	// fail_closed (default) rejects them, fail_open serves them with
+	// in-process limits only.
+	OnError string `yaml:"on_error"`
+}
+
+// DatabaseConfig selects where the usage ledger is stored.
+type DatabaseConfig struct {
+	// URL is a PostgreSQL URL (postgres://user:pass@host:5432/db). Empty:
+	// a SQLite file under server.data_dir.
+	URL Secret `yaml:"url"`
+}
+
+// BudgetConfig holds settings for every team's budget.
+type BudgetConfig struct {
+	// Unpriced says what budgets do with an alias that has no pricing:
+	// "allow" (default) treats it as free, "deny" refuses requests to it.
+	Unpriced string `yaml:"unpriced"`
+}
+
+// RateLimitConfig is a per-minute cap. 0 leaves that dimension unlimited.
+type RateLimitConfig struct {
+	// RPM is requests per minute.
+	RPM int `yaml:"rpm"`
+	// TPM is tokens (prompt plus completion) per minute.
+	TPM int `yaml:"tpm"`
+}
+
+// BudgetLimit caps spend per calendar period. When both usd and tokens are
+// set, both apply.
+type BudgetLimit struct {
+	// USD is the most the team may spend per period.
+	USD float64 `yaml:"usd"`
+	// Tokens is the most tokens the team may use per period.
+	Tokens int64 `yaml:"tokens"`
+	// Period is day, week or month, in UTC. Required.
+	Period string `yaml:"period"`
+}
+
+// DowngradeRule moves a request to a cheaper alias. A rule needs at least one
+// trigger (at_budget_used, max_prompt_tokens or no_tools); all the triggers
+// it sets must hold.
+type DowngradeRule struct {
+	// AtBudgetUsed fires once this share of the team's budget is spent, in
+	// (0, 1]. Needs a team budget.
+	AtBudgetUsed float64 `yaml:"at_budget_used"`
+	// From limits the rule to requests for this alias. Empty: any alias.
+	From string `yaml:"from"`
+	// To is the alias the request moves to. Required.
+	To string `yaml:"to"`
+	// MaxPromptTokens fires for prompts of at most this many tokens.
+	MaxPromptTokens int `yaml:"max_prompt_tokens"`
+	// NoTools fires only for requests that declare no tools.
+	NoTools bool `yaml:"no_tools"`
+}
+
+const redacted = "[redacted]"
+
+// Secret is a credential. It prints, logs and marshals as "[redacted]";
+// only Value returns the real string.
+type Secret string
+
+// Value returns the credential itself. Call it only where the secret is used.
+func (s Secret) Value() string { return string(s) }
+
+// String returns "[redacted]".
+func (Secret) String() string { return redacted }
+
+// Format prints "[redacted]" for every verb. Without it, a verb that does
+// not fit a string (%d) would make fmt print the raw value.
+func (Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", redacted)
+		return
+	}
+	fmt.Fprint(f, redacted)
+}
+
+// LogValue returns "[redacted]" for log/slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalText returns "[redacted]".
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// MarshalJSON returns "[redacted]" as a JSON string.
+func (Secret) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
+
+// Duration is a time.Duration written in YAML as a Go duration string such as
+// "30s", "1m30s" or "250ms". Bare numbers are rejected: 30 could mean
+// seconds or nanoseconds.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration does ("1m30s").
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText formats d like String, so a dumped config reads back.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalYAML reads a duration string. It works on the node rather than
+// bytes so that it can tell 30 (a number, rejected) from "30s".
+func (d *Duration) UnmarshalYAML(n ast.Node) error {
+	pos := n.GetToken().Position
+	switch v := n.(type) {
+	case *ast.NullNode:
+		*d = 0
+		return nil
+	case *ast.StringNode:
+		p, err := time.ParseDuration(v.Value)
+		if err != nil {
+			return fmt.Errorf("[%d:%d] %q is not a duration: want a number with a unit, such as \"30s\", \"1m30s\" or \"250ms\"", pos.Line, pos.Column, v.Value)
+		}
+		*d = Duration(p)
+		return nil
+	case *ast.IntegerNode, *ast.FloatNode:
+		return fmt.Errorf("[%d:%d] %s is a bare number, not a duration: add a unit, such as \"%ss\"", pos.Line, pos.Column, n.String(), n.String())
+	default:
+		return fmt.Errorf("[%d:%d] want a duration such as \"30s\", got a %s", pos.Line, pos.Column, n.Type())
+	}
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics holds the collectors of STYLE.md §8. Labels come from closed
+// sets: route names, configured aliases and providers, error kinds.
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	upstream   *prometheus.CounterVec
+	firstToken *prometheus.HistogramVec
+	tokens     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_requests_total",
+			Help: "Client requests by route, model alias and outcome (ok or an error kind)."}, []string{"route", "model", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmproxy_request_duration_seconds",
+			Help: "Client request duration, to the last byte of a stream.", Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}},
+			[]string{"route", "stream"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_upstream_requests_total",
+			Help: "Upstream attempts by provider, upstream model and outcome."}, []string{"provider", "model", "outcome"}),
+		firstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmproxy_upstream_first_token_seconds",
+			Help: "Time from sending an upstream request to its first chunk.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30}},
+			[]string{"provider", "model"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_tokens_total",
+			Help: "Tokens by provider, upstream model and direction (input, output, cached)."}, []string{"provider", "model", "direction"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.upstream, m.firstToken, m.tokens,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Attempt implements router.Observer.
+func (m *metrics) Attempt(provider, model, outcome string, ttft time.Duration) {
+	m.upstream.WithLabelValues(provider, model, outcome).Inc()
+	if outcome == "ok" {
+		m.firstToken.WithLabelValues(provider, model).Observe(ttft.Seconds())
+	}
+}
+
+func (m *metrics) request(r *reqRecord, outcome string, dur time.Duration) {
+	m.requests.WithLabelValues(r.route, r.model, outcome).Inc()
+	m.duration.WithLabelValues(r.route, strconv.FormatBool(r.stream)).Observe(dur.Seconds())
+	if r.provider != "" && (r.usage.PromptTokens > 0 || r.usage.CompletionTokens > 0) {
+		m.tokens.WithLabelValues(r.provider, r.modelUsed, "input").Add(float64(r.usage.PromptTokens))
+		m.tokens.WithLabelValues(r.provider, r.modelUsed, "output").Add(float64(r.usage.CompletionTokens))
+		if r.usage.CachedTokens > 0 {
+			m.tokens.WithLabelValues(r.provider, r.modelUsed, "cached").Add(float64(r.usage.CachedTokens))
+		}
+	}
+}
+
+func (s *Server) metricsHandler() fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}))
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"llmproxy/router"
+)
+
+// Locals keys set by the middlewares below.
+const (
+	localsKey    = "llmproxy.key"
+	localsError  = "llmproxy.error"
+	localsStream = "llmproxy.stream"
+	localsReq    = "llmproxy.req"
+)
+
+// Server is the HTTP face of llmproxy: the only code that knows fiber.
+type Server struct {
+	app     *fiber.App
+	log     *slog.Logger
+	keys    *keyring
+	chat    router.Handler
+	router  *router.Router
+	models  []modelInfo
+	byModel map[string]*modelInfo
+	metrics *metrics
+	gather  *prometheus.Registry
+	// base is the parent of every request context: cancelling it stops
+	// every in-flight upstream call at the end of a drain.
+	base    context.Context
+	cancel  context.CancelFunc
+	ready   atomic.Bool
+	checks  []readyCheck
+	idPref  string
+	idSeq   atomic.Uint64
+	maxBody int
+}
+
+// readyCheck is a dependency that must answer before /ready says yes.
+type readyCheck struct {
+	name  string
+	check func(context.Context) error
+}
+
+// ServerOptions are the parts a Server is built from (see wire.go).
+type ServerOptions struct {
+	Log      *slog.Logger
+	Keys     *keyring
+	Chat     router.Handler // the middleware chain around Router
+	Router   *router.Router
+	Models   []modelInfo
+	Registry *prometheus.Registry
+	Metrics  *metrics
+	Checks   []readyCheck
+	Server   ServerConfig
+}
+
+// NewServer builds the fiber app and its routes.
+func NewServer(o ServerOptions) *Server {
+	s := &Server{log: o.Log, keys: o.Keys, chat: o.Chat, router: o.Router, metrics: o.Metrics, gather: o.Registry, checks: o.Checks,
+		models: o.Models, byModel: make(map[string]*modelInfo, len(o.Models)), maxBody: int(o.Server.MaxBodyBytes)}
+	for i := range s.models {
+		s.byModel[s.models[i].ID] = &s.models[i]
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	s.idPref = "req_" + hex.EncodeToString(b[:]) + "-"
+	s.base, s.cancel = context.WithCancel(context.Background())
+	s.app = fiber.New(fiber.Config{
+		AppName:               "llmproxy",
+		DisableStartupMessage: true,
+		BodyLimit:             s.maxBody,
+		ReadTimeout:           time.Duration(o.Server.ReadTimeout),
+		IdleTimeout:           time.Duration(o.Server.IdleTimeout),
+		// No WriteTimeout: it bounds the whole response and would cut long
+		// streams; streams are bounded per chunk instead (DEPS.md).
+		ErrorHandler:   s.errorHandler,
+		ReadBufferSize: 16 << 10,
+	})
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	a := s.app
+	a.Use(s.withRequestID, s.accessLog, recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
+	a.Get("/health", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	a.Get("/ready", s.readyHandler)
+	a.Get("/metrics", s.metricsHandler())
+	// auth sits on each route, not on a /v1 group, so an unknown URL answers
+	// 404 rather than asking for a key.
+	a.Post("/v1/chat/completions", s.auth, s.chatHandler)
+	a.Post("/v1/embeddings", s.auth, s.embeddingsHandler)
+	a.Get("/v1/models", s.auth, s.listModels)
+	a.Get("/v1/models/:id", s.auth, s.getModel)
+}
+
+// requestID is the client's X-Request-Id when it is sane, else a new one.
+func (s *Server) requestID(c *fiber.Ctx) string {
+	if id := c.Get(fiber.HeaderXRequestID); id != "" && len(id) <= 128 && printable(id) {
+		return id
+	}
+	return s.idPref + strconv.FormatUint(s.idSeq.Add(1), 36)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) withRequestID(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderXRequestID, s.requestID(c))
+	return c.Next()
+}
+
+func (s *Server) logPanic(c *fiber.Ctx, e any) {
+	s.log.Error("panic in handler", slog.String("request_id", string(c.Response().Header.Peek(fiber.HeaderXRequestID))), slog.Any("err", e), slog.String("stack", stack()))
+}
+
+// auth resolves the bearer key to a team; every /v1 route needs one.
+func (s *Server) auth(c *fiber.Ctx) error {
+	k, ok := s.keys.lookup(c.Request().Header.Peek(fiber.HeaderAuthorization))
+	if !ok {
+		msg := "Incorrect API key provided. You can find your API keys in your llmproxy team configuration."
+		if len(c.Request().Header.Peek(fiber.HeaderAuthorization)) == 0 {
+			msg = "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+		}
+		return &router.Error{Kind: router.KindUnauthorized, Message: msg, Code: "invalid_api_key"}
+	}
+	c.Locals(localsKey, k)
+	return c.Next()
+}
+
+func (s *Server) readyHandler(c *fiber.Ctx) error {
+	if !s.ready.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "starting"})
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	failed := fiber.Map{}
+	for _, rc := range s.checks {
+		if err := rc.check(ctx); err != nil {
+			failed[rc.name] = err.Error()
+		}
+	}
+	if len(failed) > 0 {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "failed": failed})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// requestContext derives a request's context from the server's base
+// context, so a drain can cancel it, with the request's identity attached.
+func (s *Server) requestContext(c *fiber.Ctx, k *teamKey) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(s.base)
+	ctx = router.WithRequestID(ctx, string(c.Response().Header.Peek(fiber.HeaderXRequestID)))
+	ctx = router.WithIdentity(ctx, router.Identity{Team: k.team, KeyID: k.id})
+	return ctx, cancel
+}
+
+// Serve accepts on ln until Shutdown; /ready turns green once it runs.
+func (s *Server) Serve(ln net.Listener) error {
+	s.ready.Store(true)
+	return s.app.Listener(ln)
+}
+
+// Shutdown stops accepting, lets in-flight requests and streams finish
+// within drain, then cancels whatever is still running.
+func (s *Server) Shutdown(drain time.Duration) error {
+	s.ready.Store(false)
+	err := s.app.ShutdownWithTimeout(drain)
+	s.cancel()
+	return err
+}

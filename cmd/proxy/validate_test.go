@@ -1,0 +1,178 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+)
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// validBase is a small valid config the broken cases append to or edit.
+const validBase = `providers:
+  - {name: demo, type: demo}
+  - {name: openai, type: openai, api_key: sk-provider-secret}
+models:
+  - name: demo-chat
+    deployments: [{provider: demo, model: demo-chat}]
+  - name: gpt-4o-mini
+    deployments: [{provider: openai, model: gpt-4o-mini}]
+  - name: demo-embed
+    type: embedding
+    deployments: [{provider: demo, model: demo-embed}]
+teams:
+  - name: default
+    api_keys: [sk-team-secret]
+`
+
+func TestParseConfigBroken(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		env       map[string]string
+		want      string
+	}{
+		{"unknown key", "server:\n  listn: :8080\n" + validBase, nil, `[2:3] unknown field "listn"`},
+		{"unknown top-level key", validBase + "rooter: {}\n", nil, `[15:1] unknown field "rooter"`},
+		{"duplicate key", "server:\n  listen: :1\n  listen: :2\n" + validBase, nil, `[3:3] mapping key "listen" already defined at [2:3]`},
+		{"type error", "server:\n  max_body_bytes: lots\n" + validBase, nil, `[2:19] cannot unmarshal string`},
+		{"two documents", validBase + "---\nserver: {}\n", nil, "want one YAML document"},
+		{"syntax error", "server: [\n", nil, "[1:"},
+		{"empty", "", nil, "providers: at least one provider is required"},
+		{"listen", "server: {listen: \"8080\"}\n" + validBase, nil, `server.listen: "8080" is not host:port; want e.g. "127.0.0.1:8080" or ":8080" [1:18]`},
+		{"max body", "server: {max_body_bytes: -1}\n" + validBase, nil, "server.max_body_bytes: -1 is not positive"},
+		{"negative duration", "server: {drain_timeout: -5s}\n" + validBase, nil, `server.drain_timeout: "-5s" is negative`},
+		{"log level", "server: {log_level: loud}\n" + validBase, nil, `server.log_level: unknown log level "loud" (want one of: debug, info, warn, error)`},
+		{"provider type", strings.Replace(validBase, "type: demo}", "type: opnai}", 1), nil, `providers[0].type: unknown type "opnai" (want one of: demo, openai) [2:24]`},
+		{"provider type missing", strings.Replace(validBase, ", type: demo}", "}", 1), nil, "providers[0].type: required: the adapter type (want one of: demo, openai)"},
+		{"base url", strings.Replace(validBase, "type: openai,", "type: openai, base_url: api.acme.io,", 1), nil, `providers[1].base_url: "api.acme.io" is not an absolute URL`},
+		{"base url password hidden", strings.Replace(validBase, "type: openai,", "type: openai, base_url: \"ftp://u:hunter2@h\",", 1), nil, `"ftp://u:xxxxx@h" is not an absolute URL`},
+		{"duplicate provider", strings.Replace(validBase, "name: openai, type: openai", "name: demo, type: openai", 1), nil, `providers[1].name: duplicate provider "demo" (first at providers[0])`},
+		{"header name", strings.Replace(validBase, "type: openai,", "type: openai, headers: {\"Bad Header\": v},", 1), nil, `providers[1].headers: "Bad Header" is not a valid header name`},
+		{"unknown deployment provider", strings.Replace(validBase, "provider: openai", "provider: opneai", 1), nil, `models[1].deployments[0].provider: unknown provider "opneai" (want one of: demo, openai) [8:30]`},
+		{"no deployments", strings.Replace(validBase, "teams:", "  - name: lonely\nteams:", 1), nil, "models[3].deployments: at least one deployment is required [12:5]"},
+		{"duplicate model", strings.Replace(validBase, "name: gpt-4o-mini", "name: demo-chat", 1), nil, `models[1].name: duplicate model "demo-chat" (first at models[0])`},
+		{"model type", strings.Replace(validBase, "type: embedding", "type: embeding", 1), nil, `models[2].type: unknown type "embeding" (want one of: chat, embedding)`},
+		{"fallback unknown", strings.Replace(validBase, "  - name: gpt-4o-mini\n", "  - name: gpt-4o-mini\n    fallbacks: [gpt-5]\n", 1), nil, `models[1].fallbacks[0]: unknown model "gpt-5"`},
+		{"fallback type", strings.Replace(validBase, "  - name: gpt-4o-mini\n", "  - name: gpt-4o-mini\n    context_window_fallbacks: [demo-embed]\n", 1), nil, `models[1].context_window_fallbacks[0]: "demo-embed" is a embedding model; want a chat model like "gpt-4o-mini"`},
+		{"strategy", strings.Replace(validBase, "  - name: gpt-4o-mini\n", "  - name: gpt-4o-mini\n    strategy: fastest\n", 1), nil, `models[1].strategy: unknown strategy "fastest" (want one of: weighted, priority, least_latency, least_inflight, cost)`},
+		{"capability", strings.Replace(validBase, "  - name: gpt-4o-mini\n", "  - name: gpt-4o-mini\n    capabilities: [tool]\n", 1), nil, `models[1].capabilities[0]: unknown capability "tool"`},
+		{"max output over window", strings.Replace(validBase, "  - name: gpt-4o-mini\n", "  - name: gpt-4o-mini\n    context_window: 100\n    max_output_tokens: 200\n", 1), nil, "models[1].max_output_tokens: 200 is more than context_window 100"},
+		{"negative weight", strings.Replace(validBase, "model: gpt-4o-mini}", "model: gpt-4o-mini, weight: -2}", 1), nil, "models[1].deployments[0].weight: -2 is negative"},
+		{"negative price", strings.Replace(validBase, "  - name: gpt-4o-mini\n", "  - name: gpt-4o-mini\n    pricing: {input_per_mtok: -1}\n", 1), nil, "models[1].pricing.input_per_mtok: -1 is negative"},
+		{"empty key", strings.Replace(validBase, "[sk-team-secret]", "[sk-team-secret, \"${EMPTY_KEY}\"]", 1), map[string]string{"EMPTY_KEY": ""}, "teams[0].api_keys[1]: empty key"},
+		{"whitespace key", strings.Replace(validBase, "[sk-team-secret]", "[\"${K}\"]", 1), map[string]string{"K": "sk-x\n"}, "teams[0].api_keys[0]: key has leading or trailing whitespace"},
+		{"duplicate key across teams", validBase + "  - name: other\n    api_keys: [sk-team-secret]\n", nil, "teams[1].api_keys[0]: duplicate key (same as teams[0].api_keys[0])"},
+		{"key equals its hash", validBase + "  - name: other\n    api_keys: [\"sha256:" + sha256Hex("sk-team-secret") + "\"]\n", nil, "teams[1].api_keys[0]: duplicate key"},
+		{"short hash", strings.Replace(validBase, "[sk-team-secret]", "[\"sha256:abcd\"]", 1), nil, `teams[0].api_keys[0]: want "sha256:" followed by 64 hex digits, got 4 characters after it`},
+		{"non-hex hash", strings.Replace(validBase, "[sk-team-secret]", "[\"sha256:"+strings.Repeat("g", 64)+"\"]", 1), nil, "found another character"},
+		{"team without keys", validBase + "  - name: other\n", nil, "teams[1].api_keys: at least one key is required"},
+		{"duplicate team", validBase + "  - name: default\n    api_keys: [k2]\n", nil, `teams[1].name: duplicate team "default" (first at teams[0])`},
+		{"team model", validBase + "    models: [demo-chat, gpt-5]\n", nil, `teams[0].models[1]: unknown model "gpt-5"`},
+		{"budget period", validBase + "    budget: {usd: 5, period: year}\n", nil, `teams[0].budget.period: unknown period "year" (want one of: day, week, month)`},
+		{"budget period missing", validBase + "    budget: {usd: 5}\n", nil, "teams[0].budget.period: required"},
+		{"budget empty", validBase + "    budget: {period: day}\n", nil, "teams[0].budget: no limit; set usd, tokens or both"},
+		{"at_budget_used range", validBase + "    budget: {usd: 5, period: day}\n    downgrade: [{at_budget_used: 1.5, to: demo-chat}]\n", nil, "teams[0].downgrade[0].at_budget_used: 1.5 is out of range; want a share of the budget in (0, 1]"},
+		{"at_budget_used without budget", validBase + "    downgrade: [{at_budget_used: 0.5, to: demo-chat}]\n", nil, `teams[0].downgrade[0].at_budget_used: team "default" has no budget`},
+		{"downgrade to unknown", validBase + "    downgrade: [{max_prompt_tokens: 10, to: gpt-4o-mni}]\n", nil, `teams[0].downgrade[0].to: unknown model "gpt-4o-mni"`},
+		{"downgrade from unknown", validBase + "    downgrade: [{no_tools: true, from: gpt4, to: demo-chat}]\n", nil, `teams[0].downgrade[0].from: unknown model "gpt4"`},
+		{"downgrade no trigger", validBase + "    downgrade: [{to: demo-chat}]\n", nil, "teams[0].downgrade[0]: no trigger"},
+		{"downgrade policy", validBase + "    downgrade_policy: maybe\n", nil, `teams[0].downgrade_policy: unknown downgrade policy "maybe" (want one of: keep, deny)`},
+		{"router strategy", validBase + "router: {strategy: random}\n", nil, `router.strategy: unknown strategy "random"`},
+		{"failure ratio", validBase + "router: {breaker: {failure_ratio: 2}}\n", nil, "router.breaker.failure_ratio: 2 is out of range"},
+		{"max attempts", validBase + "router: {max_attempts: -1}\n", nil, "router.max_attempts: -1 is not positive"},
+		{"first token over total", validBase + "router: {timeouts: {first_token: 10m, total: 1m}}\n", nil, `router.timeouts.first_token: "10m0s" is longer than total "1m0s"`},
+		{"on_error", validBase + "redis: {url: \"redis://h:6379\", on_error: ignore}\n", nil, `redis.on_error: unknown on_error "ignore" (want one of: fail_open, fail_closed)`},
+		{"redis url", validBase + "redis: {url: \"http://:pw@h\"}\n", nil, `redis.url: "http://:xxxxx@h" is not a Redis URL`},
+		{"redis url missing", validBase + "redis: {on_error: fail_open}\n", nil, `redis.url: "" is not a Redis URL`},
+		{"database url", validBase + "database: {url: \"${DB}\"}\n", map[string]string{"DB": "mysql://u:pw@h/db"}, "database.url: not a PostgreSQL URL (value not shown)"},
+		{"unpriced", validBase + "budget: {unpriced: maybe}\n", nil, `budget.unpriced: unknown unpriced policy "maybe" (want one of: allow, deny)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.src), cfgEnv(tc.env))
+			if err == nil {
+				t.Fatalf("ParseConfig = nil error; want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseConfig error:\n%v\nwant it to contain %q", err, tc.want)
+			}
+			for _, secret := range []string{"sk-provider-secret", "sk-team-secret", "sk-x", "hunter2", ":pw@"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error leaks %q:\n%v", secret, err)
+				}
+			}
+		})
+	}
+}
+
+// TestValidateReportsEverything: one broken config yields every problem.
+func TestValidateReportsEverything(t *testing.T) {
+	src := `server: {listen: nope}
+providers:
+  - {name: demo, type: demo}
+  - {name: acme, type: openai, base_url: api.acme.io, api_key: sk-provider-secret}
+models:
+  - name: m
+    deployments: [{provider: opneai, model: x}]
+teams:
+  - name: t
+    api_keys: [sk-team-secret, ""]
+    models: [nope]
+router: {strategy: fastest}
+`
+	_, err := ParseConfig([]byte(src), cfgEnv(nil))
+	if err == nil {
+		t.Fatal("ParseConfig = nil error")
+	}
+	want := []string{
+		`server.listen: "nope" is not host:port`,
+		`providers[1].base_url: "api.acme.io" is not an absolute URL; want http(s)://host[:port]/path [4:42]`,
+		`models[0].deployments[0].provider: unknown provider "opneai" (want one of: demo, acme) [7:30]`,
+		`teams[0].api_keys[1]: empty key [10:32]`,
+		`teams[0].models[0]: unknown model "nope"`,
+		`router.strategy: unknown strategy "fastest"`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%v", len(lines), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error\n%v\nwants %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error leaks a key:\n%v", err)
+	}
+}
+
+func TestValidateWithoutYAML(t *testing.T) {
+	c := &Config{Providers: []ProviderConfig{{Name: "p", Type: "future"}}}
+	c.applyDefaults()
+	err := c.Validate(nil) // nil: provider types are not checked
+	if err == nil || strings.Contains(err.Error(), "providers[0].type") || !strings.Contains(err.Error(), "models: at least one model is required") {
+		t.Errorf("Validate(nil) = %v; want only the missing models", err)
+	}
+	if err := c.Validate([]string{"demo"}); err == nil || !strings.Contains(err.Error(), `providers[0].type: unknown type "future" (want one of: demo)`) {
+		t.Errorf("Validate(demo) = %v; want unknown type", err)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	c := mustParseConfig(t, strings.Replace(validBase, ", api_key: sk-provider-secret", "", 1)+"budget: {unpriced: deny}\n", nil)
+	want := []string{
+		`providers[1] "openai": api_key is empty; requests to it will fail with 502`,
+		`models[0] "demo-chat": no pricing and budget.unpriced is deny; requests to it will be refused`,
+	}
+	got := c.Warnings()
+	if len(got) != 4 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("Warnings() = %q; want %q and two more models", got, want)
+	}
+	c = mustParseConfig(t, strings.Replace(validBase, "teams:\n  - name: default\n    api_keys: [sk-team-secret]\n", "", 1), nil)
+	if got := c.Warnings(); len(got) != 1 || !strings.Contains(got[0], "teams: none configured") {
+		t.Errorf("Warnings() = %q; want no teams", got)
+	}
+}
