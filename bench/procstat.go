@@ -75,6 +75,7 @@ type rssSampler struct {
 	pid  int
 	mu   sync.Mutex
 	peak int64
+	once sync.Once
 	stop chan struct{}
 	done chan struct{}
 }
@@ -101,9 +102,10 @@ func startRSSSampler(pid int, period time.Duration) *rssSampler {
 	return s
 }
 
-// Stop ends sampling and returns the highest VmRSS seen.
+// Stop ends sampling and returns the highest VmRSS seen. It is safe to
+// call more than once.
 func (s *rssSampler) Stop() int64 {
-	close(s.stop)
+	s.once.Do(func() { close(s.stop) })
 	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()

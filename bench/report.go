@@ -13,13 +13,14 @@ import (
 type table struct {
 	header []string
 	rows   [][]string
+	left   int // leading text columns; the rest are numbers, right-aligned
 }
 
 // buildTable aggregates runs cell by cell. "added" is computed within each
 // run (proxy − direct, or the throughput ratio) and then aggregated, so its
 // median is the typical overhead, not a difference of two medians.
 func buildTable(runs []*runResult) table {
-	t := table{header: []string{"scenario", "metric", "proxy", "direct", "added"}}
+	t := table{header: []string{"scenario", "metric", "proxy", "direct", "added"}, left: 2}
 	if len(runs) == 0 {
 		return t
 	}
@@ -112,7 +113,7 @@ func (t table) write(w io.Writer) {
 		b.WriteString("|")
 		for i, c := range cells {
 			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
-			if i >= 2 { // numbers right-aligned
+			if i >= t.left {
 				b.WriteString(" " + pad + c + " |")
 			} else {
 				b.WriteString(" " + c + pad + " |")
@@ -123,7 +124,7 @@ func (t table) write(w io.Writer) {
 	line(t.header)
 	sep := make([]string, len(width))
 	for i, n := range width {
-		if i >= 2 {
+		if i >= t.left {
 			sep[i] = strings.Repeat("-", n-1) + ":"
 		} else {
 			sep[i] = strings.Repeat("-", n)

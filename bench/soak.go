@@ -36,10 +36,24 @@ type soakSample struct {
 	p99        time.Duration
 }
 
-// soakBucket gathers one interval's replies.
-type soakBucket struct {
-	lat  []time.Duration
-	errs int
+// soakBuckets gathers replies per sampling interval, keyed by due time.
+type soakBuckets struct {
+	start time.Time
+	every time.Duration
+	mu    sync.Mutex
+	lat   map[int][]time.Duration
+	errs  map[int]int
+}
+
+func (b *soakBuckets) record(due time.Time, r result) {
+	k := int(due.Sub(b.start) / b.every)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r.err != nil {
+		b.errs[k]++
+	} else {
+		b.lat[k] = append(b.lat[k], r.total)
+	}
 }
 
 // runSoak drives rate requests/s (mixed plain and streamed, open loop) at
@@ -51,29 +65,18 @@ func runSoak(ctx context.Context, w io.Writer, sc soakConfig, t target) error {
 	defer closeClient(c)
 	plain := newRequester(c, t, sc.model, false, 0)
 	stream := newRequester(c, t, sc.model, true, sc.chunks-1)
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, sc.dur+sc.timeout+drainGrace)
 	defer cancel()
 
-	var mu sync.Mutex
-	buckets := map[int]*soakBucket{}
-	record := func(due time.Time, start time.Time, r result) {
-		b := int(due.Sub(start) / sc.every)
-		mu.Lock()
-		defer mu.Unlock()
-		if buckets[b] == nil {
-			buckets[b] = &soakBucket{}
-		}
-		if r.err != nil {
-			buckets[b].errs++
-		} else {
-			buckets[b].lat = append(buckets[b].lat, r.total)
-		}
+	mix := "no streams"
+	if sc.streamEvery > 0 {
+		mix = fmt.Sprintf("1 in %d requests streams", sc.streamEvery)
 	}
-
-	samples := []soakSample{sampleProxy(ctx, t, 0)}
-	fmt.Fprintf(w, "soak: %g rps for %s against %s (every %d-th request streams), sampling every %s\n",
-		sc.rate, sc.dur, t.base, sc.streamEvery, sc.every)
+	fmt.Fprintf(w, "soak: %g rps for %s against %s (%s), sampling every %s\n", sc.rate, sc.dur, t.base, mix, sc.every)
+	first := sampleProxy(ctx, t, 0)
 	start := time.Now().Add(5 * time.Millisecond)
+	buckets := &soakBuckets{start: start, every: sc.every, lat: map[int][]time.Duration{}, errs: map[int]int{}}
 	jobs := make(chan int, 4*int(sc.rate)+1)
 	var wg sync.WaitGroup
 	for range sc.conns {
@@ -85,56 +88,66 @@ func runSoak(ctx context.Context, w io.Writer, sc soakConfig, t target) error {
 				if sc.streamEvery > 0 && i%sc.streamEvery == sc.streamEvery-1 {
 					q = stream
 				}
-				record(due, start, q.do(ctx, due, br))
+				buckets.record(due, q.do(ctx, due, br))
 			}
 		})
 	}
-	// The sampler has its own goroutine so a slow /metrics scrape never
-	// delays the send schedule.
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(sc.every)
-		defer tick.Stop()
-		for k := 1; ; k++ {
-			select {
-			case <-stopSampling:
-				return
-			case <-tick.C:
-			}
-			s := sampleProxy(ctx, t, time.Duration(k)*sc.every)
-			fmt.Fprintf(w, "  t=%-6s rss=%s MB goroutines=%s\n", s.at, mb(s.rss), count(s.goroutines))
-			mu.Lock()
-			samples = append(samples, s)
-			mu.Unlock()
-		}
-	}()
+	stopSampling := startSoakSampler(ctx, w, t, sc.every)
 	lags := pace(ctx, start, interval, total, func(i int, due time.Time) {
 		select {
 		case jobs <- i:
 		default:
-			record(due, start, result{err: errQueueFull})
+			buckets.record(due, result{err: errQueueFull})
 		}
 	})
+	samples := append([]soakSample{first}, stopSampling()...)
+	close(jobs)
+	wg.Wait()
+	for i := 1; i < len(samples); i++ {
+		lat := buckets.lat[i-1]
+		samples[i].errs = buckets.errs[i-1]
+		samples[i].done = len(lat) + samples[i].errs
+		samples[i].p99 = summarize(lat).p99
+	}
 	behind := 0
 	for _, l := range lags {
 		if l > 10*time.Millisecond {
 			behind++
 		}
 	}
-	close(stopSampling)
-	<-sampled
-	close(jobs)
-	wg.Wait()
-	for i := range samples {
-		if b := buckets[i-1]; i > 0 && b != nil {
-			samples[i].done, samples[i].errs = len(b.lat)+b.errs, b.errs
-			samples[i].p99 = summarize(b.lat).p99
-		}
-	}
 	printSoak(w, samples, behind)
-	return ctx.Err()
+	if ctx.Err() != nil && parent.Err() == nil {
+		fmt.Fprintln(w, "the soak hit its time bound (duration + timeout + 2 s): the schedule ran late; see the last interval")
+	}
+	return parent.Err()
+}
+
+// startSoakSampler samples the proxy every period on its own goroutine, so
+// a slow /metrics scrape never delays the send schedule. The returned stop
+// function ends it and hands back the samples.
+func startSoakSampler(ctx context.Context, w io.Writer, t target, every time.Duration) (stop func() []soakSample) {
+	quit := make(chan struct{})
+	out := make(chan []soakSample, 1)
+	go func() {
+		var samples []soakSample
+		defer func() { out <- samples }()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for k := 1; ; k++ {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+			s := sampleProxy(ctx, t, time.Duration(k)*every)
+			fmt.Fprintf(w, "  t=%-6s rss=%s MB goroutines=%s\n", s.at, mb(s.rss), count(s.goroutines))
+			samples = append(samples, s)
+		}
+	}()
+	return func() []soakSample {
+		close(quit)
+		return <-out
+	}
 }
 
 // sampleProxy reads the proxy's RSS from /proc and goroutines from
@@ -184,7 +197,7 @@ func parseGoroutines(r io.Reader) (int, error) {
 }
 
 func printSoak(w io.Writer, samples []soakSample, behind int) {
-	tb := table{header: []string{"t", "RSS MB", "goroutines", "requests", "errors", "p99 ms"}}
+	tb := table{header: []string{"t", "RSS MB", "goroutines", "requests", "errors", "p99 ms"}, left: 1}
 	for _, s := range samples {
 		tb.rows = append(tb.rows, []string{s.at.String(), mb(s.rss), count(s.goroutines),
 			itoa(s.done), itoa(s.errs), fmt.Sprintf("%.3f", ms(s.p99))})

@@ -68,13 +68,17 @@ func (r *runResult) notef(format string, a ...any) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// runSuite measures every scenario on the proxy and then direct.
+// scenario measures one thing on one target and records it in res.
+type scenario func(ctx context.Context, sc suiteConfig, t target, res *runResult)
+
+// runSuite measures every scenario, each on the proxy and then direct.
 func runSuite(ctx context.Context, sc suiteConfig, proxy, direct target) (*runResult, error) {
 	res := newRunResult()
 	targets := []target{proxy, direct}
 	var rss *rssSampler
 	if proxy.pid != 0 {
 		rss = startRSSSampler(proxy.pid, 100*time.Millisecond)
+		defer rss.Stop() // on early return; the normal path stops it first
 	}
 
 	for _, t := range targets { // prime pools and lazy state; not measured
@@ -82,72 +86,78 @@ func runSuite(ctx context.Context, sc suiteConfig, proxy, direct target) (*runRe
 		warm(ctx, newRequester(c, t, sc.model, false, 0), sc.conns, min(time.Second, sc.dur))
 		closeClient(c)
 	}
-
+	var steps []scenario
 	for _, rate := range sc.rates {
-		name := fmt.Sprintf("open %g rps", rate)
+		steps = append(steps, openRun(rate))
+	}
+	steps = append(steps, serialRun, closedRun, streamRun)
+	for _, step := range steps {
 		for _, t := range targets {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			c := newClient(sc.openConns, sc.timeout)
-			o := openLoop(ctx, newRequester(c, t, sc.model, false, 0), rate, sc.dur, sc.openConns, sc.timeout)
-			closeClient(c)
-			s := summarize(o.lat)
-			k := fmt.Sprintf("open%g", rate)
-			res.set(rowDef{k + "p50", name, "p50 ms", kindLatency}, t.name, ms(s.p50))
-			res.set(rowDef{k + "p90", name, "p90 ms", kindLatency}, t.name, ms(s.p90))
-			res.set(rowDef{k + "p99", name, "p99 ms", kindLatency}, t.name, ms(s.p99))
-			res.set(rowDef{k + "err", name, "errors", kindCount}, t.name, float64(o.errs))
-			noteOutcome(res, name, t.name, o)
-			if o.lagP99 > time.Millisecond || o.lagMax > 20*time.Millisecond {
-				res.notef("%s %s: load generator fell behind schedule (dispatch lag p99 %s, max %s); latencies include it",
-					name, t.name, o.lagP99.Round(time.Microsecond), o.lagMax.Round(time.Microsecond))
-			}
+			step(ctx, sc, t, res)
 			time.Sleep(sc.pause)
 		}
 	}
 
-	for _, t := range targets {
-		c := newClient(1, sc.timeout)
-		o := closedLoop(ctx, newRequester(c, t, sc.model, false, 0), 1, sc.dur)
-		closeClient(c)
-		s := summarize(o.lat)
-		res.set(rowDef{"serp50", "serial 1 conn", "p50 ms", kindLatency}, t.name, ms(s.p50))
-		res.set(rowDef{"serp99", "serial 1 conn", "p99 ms", kindLatency}, t.name, ms(s.p99))
-		noteOutcome(res, "serial", t.name, o)
-		time.Sleep(sc.pause)
-	}
-
-	for _, t := range targets {
-		closedRun(ctx, sc, t, res)
-		time.Sleep(sc.pause)
-	}
-
-	for _, t := range targets {
-		c := newClient(sc.streams, sc.timeout)
-		o := closedLoop(ctx, newRequester(c, t, sc.model, true, sc.chunks-1), sc.streams, sc.dur)
-		closeClient(c)
-		name := fmt.Sprintf("stream %d conc", sc.streams)
-		ttfb, total := summarize(o.ttfb), summarize(o.lat)
-		res.set(rowDef{"stfb50", name, "TTFB p50 ms", kindLatency}, t.name, ms(ttfb.p50))
-		res.set(rowDef{"stfb99", name, "TTFB p99 ms", kindLatency}, t.name, ms(ttfb.p99))
-		res.set(rowDef{"stot50", name, "total p50 ms", kindLatency}, t.name, ms(total.p50))
-		res.set(rowDef{"stot99", name, "total p99 ms", kindLatency}, t.name, ms(total.p99))
-		res.set(rowDef{"sterr", name, "errors", kindCount}, t.name, float64(o.errs))
-		noteOutcome(res, "stream", t.name, o)
-		time.Sleep(sc.pause)
-	}
-
 	if rss != nil {
 		peak := rss.Stop()
-		_, hwm, err := procMem(proxy.pid)
-		if err != nil {
-			hwm = 0
+		hwm := math.NaN()
+		if _, b, err := procMem(proxy.pid); err == nil {
+			hwm = float64(b) / (1 << 20)
 		}
 		res.set(rowDef{"rss", "proxy memory", "peak RSS MB (100 ms samples)", kindProxyOnly}, "proxy", float64(peak)/(1<<20))
-		res.set(rowDef{"hwm", "proxy memory", "VmHWM MB", kindProxyOnly}, "proxy", float64(hwm)/(1<<20))
+		res.set(rowDef{"hwm", "proxy memory", "VmHWM MB", kindProxyOnly}, "proxy", hwm)
 	}
 	return res, ctx.Err()
+}
+
+// openRun is the open-loop scenario at one rate.
+func openRun(rate float64) scenario {
+	return func(ctx context.Context, sc suiteConfig, t target, res *runResult) {
+		name, k := fmt.Sprintf("open %g rps", rate), fmt.Sprintf("open%g", rate)
+		c := newClient(sc.openConns, sc.timeout)
+		o := openLoop(ctx, newRequester(c, t, sc.model, false, 0), rate, sc.dur, sc.openConns, sc.timeout)
+		closeClient(c)
+		s := summarize(o.lat)
+		res.set(rowDef{k + "p50", name, "p50 ms", kindLatency}, t.name, ms(s.p50))
+		res.set(rowDef{k + "p90", name, "p90 ms", kindLatency}, t.name, ms(s.p90))
+		res.set(rowDef{k + "p99", name, "p99 ms", kindLatency}, t.name, ms(s.p99))
+		res.set(rowDef{k + "err", name, "errors", kindCount}, t.name, float64(o.errs))
+		noteOutcome(res, name, t.name, o)
+		if o.lagP99 > time.Millisecond || o.lagMax > 20*time.Millisecond {
+			res.notef("%s %s: load generator fell behind schedule (dispatch lag p99 %s, max %s); latencies include it",
+				name, t.name, o.lagP99.Round(time.Microsecond), o.lagMax.Round(time.Microsecond))
+		}
+	}
+}
+
+// serialRun is one connection, one request at a time: pure added latency.
+func serialRun(ctx context.Context, sc suiteConfig, t target, res *runResult) {
+	c := newClient(1, sc.timeout)
+	o := closedLoop(ctx, newRequester(c, t, sc.model, false, 0), 1, sc.dur)
+	closeClient(c)
+	s := summarize(o.lat)
+	res.set(rowDef{"serp50", "serial 1 conn", "p50 ms", kindLatency}, t.name, ms(s.p50))
+	res.set(rowDef{"serp99", "serial 1 conn", "p99 ms", kindLatency}, t.name, ms(s.p99))
+	noteOutcome(res, "serial", t.name, o)
+}
+
+// streamRun keeps sc.streams streams open back to back. A proxy may drop
+// the fake's empty role chunk, so a stream needs chunks−1 events.
+func streamRun(ctx context.Context, sc suiteConfig, t target, res *runResult) {
+	c := newClient(sc.streams, sc.timeout)
+	o := closedLoop(ctx, newRequester(c, t, sc.model, true, sc.chunks-1), sc.streams, sc.dur)
+	closeClient(c)
+	name := fmt.Sprintf("stream %d conc", sc.streams)
+	ttfb, total := summarize(o.ttfb), summarize(o.lat)
+	res.set(rowDef{"stfb50", name, "TTFB p50 ms", kindLatency}, t.name, ms(ttfb.p50))
+	res.set(rowDef{"stfb99", name, "TTFB p99 ms", kindLatency}, t.name, ms(ttfb.p99))
+	res.set(rowDef{"stot50", name, "total p50 ms", kindLatency}, t.name, ms(total.p50))
+	res.set(rowDef{"stot99", name, "total p99 ms", kindLatency}, t.name, ms(total.p99))
+	res.set(rowDef{"sterr", name, "errors", kindCount}, t.name, float64(o.errs))
+	noteOutcome(res, "stream", t.name, o)
 }
 
 // closedRun is the max-throughput scenario. On the proxy it also reads the

@@ -33,7 +33,9 @@ type Config struct {
 	// APIKey is sent as a bearer token when non-empty. Local servers need
 	// none.
 	APIKey string
-	// Headers are extra static headers for every upstream request.
+	// Headers are extra static headers for every upstream request. They
+	// cannot replace Content-Type or Accept, and set Authorization only
+	// when APIKey is empty (for gateways that want another scheme).
 	Headers map[string]string
 }
 
