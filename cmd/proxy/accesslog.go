@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +68,7 @@ func (r *reqRecord) setErr(e *router.Error) {
 // their writer when they end.
 func (s *Server) accessLog(c *fiber.Ctx) error {
 	start := time.Now()
+	c.Locals(localsAccess, true)
 	err := c.Next()
 	if err != nil {
 		if herr := s.errorHandler(c, err); herr != nil {
@@ -78,14 +80,11 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	rec, _ := c.Locals(localsReq).(*reqRecord)
 	if rec == nil {
-		switch p := c.Route().Path; p {
+		switch c.Route().Path {
 		case "/health", "/ready", "/metrics":
 			return nil // probes and scrapes are not access traffic
-		case "/v1/models", "/v1/models/:id":
-			rec = &reqRecord{route: routeModels, start: start}
-		default:
-			rec = &reqRecord{route: routeOther, start: start}
 		}
+		rec = &reqRecord{route: routeOf(c.Path()), start: start}
 	}
 	rec.requestID = string(c.Response().Header.Peek(fiber.HeaderXRequestID))
 	rec.status = c.Response().StatusCode()
@@ -94,6 +93,21 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	s.finish(rec)
 	return nil
+}
+
+// routeOf is the route label of a request refused before its handler ran
+// (no key, unknown route, wrong method, body too large). c.Route() cannot
+// tell: a refusal in the /v1 group's auth middleware reports the group.
+func routeOf(path string) string {
+	switch {
+	case path == "/v1/chat/completions":
+		return routeChat
+	case path == "/v1/embeddings":
+		return routeEmbed
+	case path == "/v1/models", strings.HasPrefix(path, "/v1/models/"):
+		return routeModels
+	}
+	return routeOther
 }
 
 // finish writes the access line and the request metrics.

@@ -23,6 +23,9 @@ const (
 	localsError  = "llmproxy.error"
 	localsStream = "llmproxy.stream"
 	localsReq    = "llmproxy.req"
+	// localsAccess marks a request the accessLog middleware saw: fasthttp
+	// refuses some (413) before any middleware runs.
+	localsAccess = "llmproxy.access"
 )
 
 // Server is the HTTP face of llmproxy: the only code that knows fiber.
