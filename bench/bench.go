@@ -40,8 +40,9 @@ func runBench(ctx context.Context, o *options) error {
 	}
 
 	rates, _ := parseRates(o.rates)
+	only, _ := parseScenarios(o.scenarios)
 	sc := suiteConfig{rates: rates, dur: o.dur, openConns: o.openConns, conns: o.conns, streams: o.streams,
-		chunks: o.chunks, timeout: o.timeout, model: o.model, pause: 200 * time.Millisecond, pinned: pinned}
+		chunks: o.chunks, timeout: o.timeout, model: o.model, pause: 200 * time.Millisecond, pinned: pinned, only: only}
 	fmt.Fprintf(os.Stderr, "suite: %d run(s), about %s each\n", o.runs, suiteLength(sc).Round(time.Second))
 	var runs []*runResult
 	for i := range o.runs {
@@ -142,7 +143,11 @@ func loadAverage() float64 {
 
 // suiteLength estimates one run, for the progress line.
 func suiteLength(sc suiteConfig) time.Duration {
-	per := time.Duration(len(sc.rates)+3) * (sc.dur + sc.pause)
+	n := len(sc.only)
+	if sc.only["open"] {
+		n += len(sc.rates) - 1
+	}
+	per := time.Duration(n) * (sc.dur + sc.pause)
 	return 2*per + 2*min(time.Second, sc.dur)
 }
 

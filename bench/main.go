@@ -50,6 +50,7 @@ type options struct {
 	soakRate   float64
 	soakStream int
 	soakEvery  time.Duration
+	scenarios  string
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -73,6 +74,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.chunks, "chunks", 20, "chunks per fake stream")
 	fs.DurationVar(&o.chunkDelay, "chunk-delay", 5*time.Millisecond, "gap between fake stream chunks")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout; a request that takes longer is an error")
+	fs.StringVar(&o.scenarios, "scenarios", "open,serial,closed,stream", "scenarios to run, comma-separated")
 	fs.IntVar(&o.runs, "runs", 1, "repeat the suite N times; cells show median (min–max)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 1 s per scenario, rates 250,500,1000, 50 streams")
 	fs.BoolVar(&o.pin, "pin", true, "pin with taskset when available: proxy on CPU 0, fake upstream and load generator on CPU 1")
@@ -113,6 +115,9 @@ func parseFlags(args []string) (*options, error) {
 	if _, err := parseRates(o.rates); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := parseScenarios(o.scenarios); err != nil {
+		errs = append(errs, err)
+	}
 	if o.soak > 0 && (o.soakRate <= 0 || o.soakEvery <= 0) {
 		errs = append(errs, errors.New("-soak-rate and -soak-every must be positive"))
 	}
@@ -127,6 +132,20 @@ func parseRates(s string) ([]float64, error) {
 			return nil, fmt.Errorf("-rates: %q is not a positive number", f)
 		}
 		out = append(out, v)
+	}
+	return out, nil
+}
+
+func parseScenarios(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		switch f {
+		case "open", "serial", "closed", "stream":
+			out[f] = true
+		default:
+			return nil, fmt.Errorf("-scenarios: %q is not one of open, serial, closed, stream", f)
+		}
 	}
 	return out, nil
 }

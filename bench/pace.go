@@ -22,6 +22,12 @@ func pace(ctx context.Context, start time.Time, interval time.Duration, total in
 	defer runtime.UnlockOSThread()
 	setTimerSlack(time.Microsecond)
 	defer setTimerSlack(0)
+	// The sender shares its core with the workers and the fake upstream; a
+	// higher priority (best effort: needs CAP_SYS_NICE) keeps it on time.
+	tid := syscall.Gettid()
+	if syscall.Setpriority(syscall.PRIO_PROCESS, tid, -10) == nil {
+		defer func() { _ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, 0) }() // lowering needs no privilege
+	}
 	lags := make([]time.Duration, 0, total)
 	for i := 0; i < total && ctx.Err() == nil; i++ {
 		due := start.Add(time.Duration(i) * interval)

@@ -17,8 +17,9 @@ type suiteConfig struct {
 	chunks    int
 	timeout   time.Duration
 	model     string
-	pause     time.Duration // between measurements, to let both sides settle
-	pinned    bool          // the proxy has CPU 0 to itself
+	pause     time.Duration   // between measurements, to let both sides settle
+	pinned    bool            // the proxy has CPU 0 to itself
+	only      map[string]bool // scenarios to run: open, serial, closed, stream
 }
 
 // cellKind says how the "added" column is derived.
@@ -87,10 +88,19 @@ func runSuite(ctx context.Context, sc suiteConfig, proxy, direct target) (*runRe
 		closeClient(c)
 	}
 	var steps []scenario
-	for _, rate := range sc.rates {
-		steps = append(steps, openRun(rate))
+	if sc.only["open"] {
+		for _, rate := range sc.rates {
+			steps = append(steps, openRun(rate))
+		}
 	}
-	steps = append(steps, serialRun, closedRun, streamRun)
+	for _, s := range []struct {
+		name string
+		run  scenario
+	}{{"serial", serialRun}, {"closed", closedRun}, {"stream", streamRun}} {
+		if sc.only[s.name] {
+			steps = append(steps, s.run)
+		}
+	}
 	for _, step := range steps {
 		for _, t := range targets {
 			if err := ctx.Err(); err != nil {

@@ -76,7 +76,7 @@ func writeFixed(w http.ResponseWriter, ctype string, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = []string{ctype}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.Write(body) //nolint:errcheck // the client left; nothing to do
+	_, _ = w.Write(body) // an error means the client left; nothing to do
 }
 
 // chatRequest is the part of the request the fake reads; json skips the rest.
@@ -137,9 +137,9 @@ func (f *fakeUpstream) stream(w http.ResponseWriter, ctx context.Context, usage 
 		t.Stop()
 	}
 	if usage {
-		w.Write(f.usage) //nolint:errcheck // the client left; nothing to do
+		_, _ = w.Write(f.usage) // as in writeFixed
 	}
-	w.Write([]byte("data: [DONE]\n\n")) //nolint:errcheck // as above
+	_, _ = w.Write([]byte("data: [DONE]\n\n"))
 	if fl != nil {
 		fl.Flush()
 	}
@@ -152,7 +152,7 @@ func startUpstream(ctx context.Context, ln net.Listener, opt upstreamOptions) *h
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	go srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
+	go func() { _ = srv.Serve(ln) }() // returns ErrServerClosed on Close
 	context.AfterFunc(ctx, func() { srv.Close() })
 	return srv
 }
