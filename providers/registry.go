@@ -6,7 +6,10 @@ import (
 	"sort"
 	"time"
 
+	"llmproxy/providers/anthropic"
+	"llmproxy/providers/azure"
 	"llmproxy/providers/demo"
+	"llmproxy/providers/gemini"
 	"llmproxy/providers/openai"
 	"llmproxy/router"
 )
@@ -36,6 +39,15 @@ type factory func(cfg Config, hc *http.Client) (router.Provider, error)
 var registry = map[string]factory{
 	"openai": func(cfg Config, hc *http.Client) (router.Provider, error) {
 		return openai.New(openai.Config{Name: cfg.Name, BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, Headers: cfg.Headers}, hc)
+	},
+	"anthropic": func(cfg Config, hc *http.Client) (router.Provider, error) {
+		return anthropic.New(anthropic.Config{Name: cfg.Name, BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, APIVersion: cfg.APIVersion, Headers: cfg.Headers}, hc)
+	},
+	"azure": func(cfg Config, hc *http.Client) (router.Provider, error) {
+		return azure.New(azure.Config{Name: cfg.Name, BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, APIVersion: cfg.APIVersion, Headers: cfg.Headers}, hc)
+	},
+	"gemini": func(cfg Config, hc *http.Client) (router.Provider, error) {
+		return gemini.New(gemini.Config{Name: cfg.Name, BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, APIVersion: cfg.APIVersion, Headers: cfg.Headers}, hc)
 	},
 	"demo": func(cfg Config, _ *http.Client) (router.Provider, error) {
 		return demo.New(demo.Config{Name: cfg.Name}), nil

@@ -37,6 +37,14 @@ type Config struct {
 	// cannot replace Content-Type or Accept, and set Authorization only
 	// when APIKey is empty (for gateways that want another scheme).
 	Headers map[string]string
+	// URL, when set, builds the upstream URL for an API path
+	// ("/chat/completions" or "/embeddings") and the request's upstream
+	// model; BaseURL is then only checked. Azure OpenAI uses it to put the
+	// deployment in the path and api-version in the query.
+	URL func(path, model string) string
+	// AuthHeader, when set, carries APIKey as-is in this header instead of
+	// "Authorization: Bearer <key>" (Azure's "api-key").
+	AuthHeader string
 }
 
 // Client calls one OpenAI-compatible upstream. It is safe for concurrent
@@ -52,7 +60,9 @@ type Client struct {
 	now       func() time.Time
 	maxChat   int64
 	maxEmbed  int64
+	authName  string
 	authValue string
+	urlFor    func(path, model string) string
 }
 
 var (
@@ -82,8 +92,13 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 		now:      time.Now,
 		maxChat:  maxChatBody,
 		maxEmbed: maxEmbedBody,
+		authName: "Authorization",
+		urlFor:   cfg.URL,
 	}
-	if cfg.APIKey != "" {
+	switch {
+	case cfg.APIKey != "" && cfg.AuthHeader != "":
+		c.authName, c.authValue = cfg.AuthHeader, cfg.APIKey
+	case cfg.APIKey != "":
 		c.authValue = "Bearer " + cfg.APIKey
 	}
 	return c, nil
@@ -109,7 +124,7 @@ func (c *Client) Chat(ctx context.Context, req *router.ChatRequest) (router.Stre
 		release()
 		return nil, err
 	}
-	resp, err := c.post(cctx, c.chatURL, chatBody(req), req.Stream)
+	resp, err := c.post(cctx, c.endpoint(c.chatURL, "/chat/completions", req.Target.Model), chatBody(req), req.Stream)
 	if err != nil {
 		return fail(c.transportError(cctx, ctx, err))
 	}
@@ -148,7 +163,7 @@ func (c *Client) Embed(ctx context.Context, req *router.EmbedRequest) (*router.E
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(errClosed)
-	resp, err := c.post(cctx, c.embedURL, embedBody(req), false)
+	resp, err := c.post(cctx, c.endpoint(c.embedURL, "/embeddings", req.Target.Model), embedBody(req), false)
 	if err != nil {
 		return nil, c.transportError(cctx, ctx, err)
 	}
@@ -185,9 +200,18 @@ func (c *Client) post(ctx context.Context, u string, body []byte, stream bool) (
 		hr.Header.Set("Accept", "application/json")
 	}
 	if c.authValue != "" {
-		hr.Header.Set("Authorization", c.authValue)
+		hr.Header.Set(c.authName, c.authValue)
 	}
 	return c.hc.Do(hr)
+}
+
+// endpoint is the URL for an API path: fixed (BaseURL + path) unless
+// Config.URL builds it per model.
+func (c *Client) endpoint(fixed, path, model string) string {
+	if c.urlFor != nil {
+		return c.urlFor(path, model)
+	}
+	return fixed
 }
 
 // readBody reads a whole response body, at most limit bytes.

@@ -25,6 +25,10 @@ type Factory struct {
 	Fake Fake
 	// Model is the upstream model the kit asks for; "" means "test-model".
 	Model string
+	// NoReasoningTokens is for vendors whose usage has no separate
+	// reasoning count (Anthropic bills thinking inside output_tokens): the
+	// kit then wants ReasoningTokens 0 where Replies lists some.
+	NoReasoningTokens bool
 }
 
 // Upstream is where the adapter under test must send its requests.

@@ -22,6 +22,9 @@ const (
 func Run(t *testing.T, f Factory) {
 	t.Helper()
 	for _, r := range Replies() {
+		if f.NoReasoningTokens {
+			r.Usage.ReasoningTokens = 0
+		}
 		t.Run("reply/"+r.Name, func(t *testing.T) { runReply(t, f, r) })
 	}
 	t.Run("stream/chunk_by_chunk", func(t *testing.T) { runStepped(t, f) })
