@@ -3,6 +3,7 @@ package router
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 )
 
 // ChatRequest is one /v1/chat/completions call as it travels through the
@@ -26,6 +27,16 @@ type ChatRequest struct {
 	Attempts int
 	// Timeouts bound the current attempt, set by the router.
 	Timeouts Timeouts
+	// TimeoutCap, when positive, lowers every timeout of the request (the
+	// x-llmproxy-timeout header); it never raises one.
+	TimeoutCap time.Duration
+	// FallbackAlias is the alias that answered when it is not Model (a
+	// fallback or context-window fallback), set by the router.
+	FallbackAlias string
+	// Meta carries what middlewares decided for the HTTP layer (headers,
+	// the access record); nil until one sets it. Copies of the request
+	// share it.
+	Meta *Meta
 }
 
 // ParseChatRequest reads the routing fields of a chat-completions body. The

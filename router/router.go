@@ -3,7 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
-	"io"
+	"math/rand/v2"
 	"time"
 )
 
@@ -15,154 +15,246 @@ type Deployment struct {
 	Model string
 	// Client serves chat; it may also implement Embedder.
 	Client Provider
+	// Weight is the share under the weighted strategy; 0 means 1.
+	Weight int
+	// Priority is the tier: lower tiers are tried first under every
+	// strategy.
+	Priority int
+	// RPM and TPM are the upstream account's quota for this model; the
+	// router skips the deployment rather than exceed them. 0: no limit.
+	RPM, TPM int
+	// Timeouts are the provider's; zero fields take Options.Timeouts.
+	Timeouts Timeouts
 }
 
-// Route is one model alias and its deployments, tried in order.
+// ID names the deployment in breakers, cooldowns and metrics: provider
+// and upstream model, shared by every alias that routes there.
+func (d *Deployment) ID() string { return d.Provider + "/" + d.Model }
+
+func (d *Deployment) weight() int { return max(d.Weight, 1) }
+
+// Route is one model alias and its deployments.
 type Route struct {
 	Alias       string
 	Deployments []Deployment
+	// Strategy overrides Options.Strategy for this alias.
+	Strategy Strategy
+	// Fallbacks are aliases tried when every deployment failed.
+	Fallbacks []string
+	// ContextWindowFallbacks are aliases tried when the request does not
+	// fit ContextWindow, or the upstream said context_length_exceeded.
+	ContextWindowFallbacks []string
+	// ContextWindow is the alias's size in tokens; 0 is not checked.
+	ContextWindow int
+	// Timeouts override the deployments' non-zero fields for this alias.
+	Timeouts Timeouts
 }
 
 // Observer receives one call per upstream attempt. outcome is "ok" or an
-// error Kind's label; ttft is the time to the first chunk (or to failure).
+// error Kind's label; ttft is the time to the committing chunk (or to
+// failure).
 type Observer interface {
 	Attempt(provider, model, outcome string, ttft time.Duration)
 }
 
+// RouteObserver is an Observer that also counts routing decisions.
+type RouteObserver interface {
+	// Retry counts an attempt after a request's first.
+	Retry(alias string)
+	// Fallback counts a move from one alias to another.
+	Fallback(from, to string)
+	// BreakerState reports a deployment's breaker transition.
+	BreakerState(provider, deployment string, s BreakerState)
+}
+
+// TokenCounter estimates the prompt tokens of a chat-completions body as
+// model would count them.
+type TokenCounter func(model string, body []byte) int
+
 // Options configures a Router.
 type Options struct {
 	Routes   []Route
-	Observer Observer // optional
+	Observer Observer // optional; may also be a RouteObserver
+	// Timeouts are the defaults for every deployment.
 	Timeouts Timeouts
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Strategy is the default strategy; empty means weighted.
+	Strategy Strategy
+	// MaxAttempts bounds upstream calls per request. Default 3.
+	MaxAttempts int
+	// Breaker configures the per-deployment breakers.
+	Breaker BreakerSettings
+	// Cooldowns stores cooldowns; nil means in process only.
+	Cooldowns Cooldowns
+	// RateLimitCooldown is how long a 429 without Retry-After benches a
+	// deployment. Default 5s.
+	RateLimitCooldown time.Duration
+	// RetryBase and RetryMax shape the backoff before calling the same
+	// deployment again: full jitter over min(RetryMax, RetryBase·2^n).
+	// Defaults 200ms and 5s.
+	RetryBase, RetryMax time.Duration
+	// Price prices deployments (cost strategy, explain); optional.
+	Price PriceFunc
+	// Tokens counts prompt tokens; nil estimates len(body)/4.
+	Tokens TokenCounter
+	// Allowed reports whether a team may use an alias (fallbacks to other
+	// aliases are checked); nil allows all.
+	Allowed func(team, alias string) bool
+	// Rand seeds each request's weighted shuffle; nil means math/rand/v2.
+	Rand func() uint64
 }
 
-// Router picks deployments for an alias and commits to the first one that
-// answers. It is the innermost Handler.
+// Router picks deployments for an alias, retries and falls back, and
+// commits to the first attempt that produces content. It is the innermost
+// Handler.
 type Router struct {
-	routes map[string]*Route
-	obs    Observer
-	to     Timeouts
-	now    func() time.Time
+	routes    map[string]*Route
+	states    map[string]*depState
+	order     []*depState
+	obs       Observer
+	robs      RouteObserver
+	cooldowns Cooldowns
+	opts      Options
+	now       func() time.Time
 }
 
 // New checks opts and builds a Router.
 func New(opts Options) (*Router, error) {
-	r := &Router{routes: make(map[string]*Route, len(opts.Routes)), obs: opts.Observer, to: opts.Timeouts, now: opts.Now}
+	r := &Router{routes: make(map[string]*Route, len(opts.Routes)), states: map[string]*depState{},
+		obs: opts.Observer, cooldowns: opts.Cooldowns, now: opts.Now}
+	r.robs, _ = opts.Observer.(RouteObserver)
+	opts.Breaker.defaults()
+	setDefault(&opts.MaxAttempts, 3)
+	setDefault(&opts.RateLimitCooldown, 5*time.Second)
+	setDefault(&opts.RetryBase, 200*time.Millisecond)
+	setDefault(&opts.RetryMax, 5*time.Second)
+	r.opts = opts
 	if r.now == nil {
 		r.now = time.Now
 	}
+	if r.cooldowns == nil {
+		r.cooldowns = NewMemoryCooldowns()
+	}
 	for i := range opts.Routes {
 		rt := &opts.Routes[i]
-		if rt.Alias == "" {
-			return nil, fmt.Errorf("route %d: empty alias", i)
+		if err := r.addRoute(i, rt); err != nil {
+			return nil, err
 		}
-		if _, dup := r.routes[rt.Alias]; dup {
-			return nil, fmt.Errorf("route %q: duplicate alias", rt.Alias)
-		}
-		if len(rt.Deployments) == 0 {
-			return nil, fmt.Errorf("route %q: no deployments", rt.Alias)
-		}
-		for j, d := range rt.Deployments {
-			if d.Client == nil {
-				return nil, fmt.Errorf("route %q: deployment %d has no client", rt.Alias, j)
-			}
-		}
-		r.routes[rt.Alias] = rt
 	}
 	return r, nil
+}
+
+func (r *Router) addRoute(i int, rt *Route) error {
+	if rt.Alias == "" {
+		return fmt.Errorf("route %d: empty alias", i)
+	}
+	if _, dup := r.routes[rt.Alias]; dup {
+		return fmt.Errorf("route %q: duplicate alias", rt.Alias)
+	}
+	if len(rt.Deployments) == 0 {
+		return fmt.Errorf("route %q: no deployments", rt.Alias)
+	}
+	for j := range rt.Deployments {
+		d := &rt.Deployments[j]
+		if d.Client == nil {
+			return fmt.Errorf("route %q: deployment %d has no client", rt.Alias, j)
+		}
+		if _, ok := r.states[d.ID()]; !ok {
+			st := newDepState(d, r.opts.Breaker, r.breakerChanged)
+			r.states[d.ID()] = st
+			r.order = append(r.order, st)
+		}
+	}
+	r.routes[rt.Alias] = rt
+	return nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Has reports whether alias is routable.
 func (r *Router) Has(alias string) bool { _, ok := r.routes[alias]; return ok }
 
+func (r *Router) route(alias string) *Route { return r.routes[alias] }
+
+func (r *Router) breakerChanged(s *depState, st BreakerState) {
+	if r.robs != nil {
+		r.robs.BreakerState(s.provider, s.id, st)
+	}
+}
+
+// planInput gathers the facts Plan decides on for req.
+func (r *Router) planInput(ctx context.Context, req *ChatRequest) PlanInput {
+	in := PlanInput{Alias: req.Model, Route: r.route, Strategy: r.opts.Strategy, MaxTokens: req.MaxTokens,
+		Price: r.opts.Price, Now: r.now()}
+	// The closure outlives this copy of in (Serve re-plans with a fresh
+	// Now), so it reads the clock itself.
+	in.Health = func(d *Deployment) Health { return r.states[d.ID()].health(r.now(), r.cooldowns) }
+	if r.opts.Rand != nil {
+		in.Seed = r.opts.Rand()
+	} else {
+		in.Seed = rand.Uint64()
+	}
+	if r.opts.Allowed != nil {
+		id, _ := IdentityFrom(ctx)
+		in.Allowed = func(alias string) bool { return r.opts.Allowed(id.Team, alias) }
+	}
+	if rt := r.routes[req.Model]; rt != nil {
+		if r.opts.Tokens != nil {
+			in.PromptTokens = r.opts.Tokens(rt.Deployments[0].Model, req.Body)
+		} else {
+			in.PromptTokens = len(req.Body) / 4
+		}
+	}
+	return in
+}
+
 // Serve implements Handler. On success req.Target names the deployment
-// that answered and req.Attempts how many were tried.
+// that answered, req.Attempts how many calls were made and
+// req.FallbackAlias the alias that answered when it is not req.Model.
 func (r *Router) Serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 	rt, ok := r.routes[req.Model]
 	if !ok {
 		return nil, modelNotFound(req.Model)
 	}
-	var last *Error
-	for _, d := range rt.Deployments {
-		if err := ctx.Err(); err != nil {
-			return nil, AsError(err)
-		}
-		req.Target = Target{Provider: d.Provider, Model: d.Model}
-		req.Attempts++
-		if req.Timeouts == (Timeouts{}) {
-			req.Timeouts = r.to
-		}
-		s, err := r.attempt(ctx, d, req)
-		if err == nil {
-			return s, nil
-		}
-		last = attributed(err, d.Provider)
-		if !last.Retryable() {
-			return nil, last
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, AsError(err)
 	}
-	return nil, last
-}
-
-// attempt calls one deployment and reads its first chunk, so that a
-// failure before any byte reaches the client can still move on.
-func (r *Router) attempt(ctx context.Context, d Deployment, req *ChatRequest) (Stream, error) {
-	start := r.now()
-	s, err := d.Client.Chat(ctx, req)
+	cancel := context.CancelFunc(func() {})
+	if total := capped(rt.Timeouts.Total, r.opts.Timeouts.Total, req.TimeoutCap); total > 0 {
+		ctx, cancel = context.WithTimeout(ctx, total)
+	}
+	s, err := r.serve(ctx, req)
 	if err != nil {
-		r.observe(d, err, r.now().Sub(start))
+		cancel()
 		return nil, err
 	}
-	first, err := s.Next()
-	if err != nil && err != io.EOF {
-		s.Close()
-		r.observe(d, err, r.now().Sub(start))
-		return nil, err
-	}
-	r.observe(d, nil, r.now().Sub(start))
-	return &peeked{Stream: s, first: first, firstErr: err}, nil
+	return &onClose{Stream: s, fn: cancel}, nil
 }
 
-func (r *Router) observe(d Deployment, err error, ttft time.Duration) {
-	if r.obs == nil {
-		return
+// capped is the first non-zero of v and def, lowered to limit when limit
+// is positive.
+func capped(v, def, limit time.Duration) time.Duration {
+	if v == 0 {
+		v = def
 	}
-	outcome := "ok"
-	if err != nil {
-		outcome = AsError(err).Kind.String()
+	if limit > 0 && (v == 0 || limit < v) {
+		v = limit
 	}
-	r.obs.Attempt(d.Provider, d.Model, outcome, ttft)
+	return v
 }
 
-// Embed routes an embeddings call the same way: in order, moving on only
-// after failures another deployment might not have.
-func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error) {
-	rt, ok := r.routes[req.Model]
-	if !ok {
-		return nil, modelNotFound(req.Model)
-	}
-	var last *Error
-	for _, d := range rt.Deployments {
-		e, ok := d.Client.(Embedder)
-		if !ok {
-			last = &Error{Kind: KindInvalidRequest, Message: fmt.Sprintf("model %q does not support embeddings", req.Model), Param: "model"}
-			continue
-		}
-		req.Target = Target{Provider: d.Provider, Model: d.Model}
-		start := r.now()
-		resp, err := e.Embed(ctx, req)
-		r.observe(d, err, r.now().Sub(start))
-		if err == nil {
-			return resp, nil
-		}
-		last = attributed(err, d.Provider)
-		if !last.Retryable() {
-			return nil, last
-		}
-	}
-	return nil, last
+// ModelNotFound is the error for an alias that is unknown or not allowed.
+func ModelNotFound(model string) *Error { return modelNotFound(model) }
+
+func modelNotFound(model string) *Error {
+	return &Error{Kind: KindNotFound, Code: "model_not_found", Param: "model",
+		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", model)}
 }
 
 // attributed returns err as an *Error naming provider. It copies rather
@@ -178,29 +270,18 @@ func attributed(err error, provider string) *Error {
 	return &cp
 }
 
-func modelNotFound(model string) *Error {
-	return &Error{Kind: KindNotFound, Code: "model_not_found", Param: "model",
-		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", model)}
-}
-
-// ModelNotFound is the error for an alias that is unknown or not allowed.
-func ModelNotFound(model string) *Error { return modelNotFound(model) }
-
-// peeked replays the chunk the router read to commit.
-type peeked struct {
+// onClose runs fn once after the stream is closed.
+type onClose struct {
 	Stream
-	first    *Chunk
-	firstErr error
-	done     bool
+	fn   func()
+	done bool
 }
 
-func (p *peeked) Next() (*Chunk, error) {
-	if !p.done {
-		p.done = true
-		if p.firstErr != nil {
-			return nil, p.firstErr
-		}
-		return p.first, nil
+func (o *onClose) Close() error {
+	err := o.Stream.Close()
+	if !o.done {
+		o.done = true
+		o.fn()
 	}
-	return p.Stream.Next()
+	return err
 }

@@ -83,7 +83,7 @@ func fails(err error) func(context.Context, *ChatRequest) (Stream, error) {
 
 func newRouter(t *testing.T, obs Observer, ds ...Deployment) *Router {
 	t.Helper()
-	r, err := New(Options{Routes: []Route{{Alias: "chat", Deployments: ds}}, Observer: obs})
+	r, err := New(Options{Routes: []Route{{Alias: "chat", Deployments: ds}}, Observer: obs, Strategy: StrategyPriority})
 	if err != nil {
 		t.Fatalf("New() error = %v", err)
 	}
@@ -246,9 +246,11 @@ func TestServeClosesFailedFirstStream(t *testing.T) {
 func TestServeAllFail(t *testing.T) {
 	down := fails(&Error{Kind: KindUpstream, Message: "down"})
 	r := newRouter(t, nil, Deployment{Provider: "p1", Model: "m1", Client: &fakeProvider{chat: down}}, Deployment{Provider: "p2", Model: "m2", Client: &fakeProvider{chat: down}})
-	_, err := r.Serve(context.Background(), &ChatRequest{Model: "chat"})
-	if e := AsError(err); e.Kind != KindUpstream || e.Provider != "p2" {
-		t.Errorf("Serve() error = %v (provider %q); want KindUpstream from p2", err, e.Provider)
+	req := &ChatRequest{Model: "chat"}
+	_, err := r.Serve(context.Background(), req)
+	// p1, p2, then p1 again after a backoff: max_attempts is 3.
+	if e := AsError(err); e.Kind != KindUpstream || e.Provider != "p1" || req.Attempts != 3 {
+		t.Errorf("Serve() error = %v (provider %q, %d attempts); want KindUpstream from p1 after 3 attempts", err, e.Provider, req.Attempts)
 	}
 }
 

@@ -116,4 +116,7 @@ type Timeouts struct {
 	FirstToken time.Duration
 	// Idle bounds the silence between two chunks.
 	Idle time.Duration
+	// Total bounds the whole call, stream included. The router applies it
+	// (adapters need not).
+	Total time.Duration
 }

@@ -39,9 +39,17 @@ type reqRecord struct {
 	start     time.Time
 	ttft      time.Duration
 	chunks    int
+	// team and keyID identify the caller for the usage ledger; set by
+	// the handler before a stream starts.
+	team  string
+	keyID string
+	// ledgerMeta is the budget guard's verdict (settled cost, estimated
+	// usage), read by the usage ledger; nil without a guard.
+	ledgerMeta *router.Meta
 }
 
 func (r *reqRecord) fill(req *router.ChatRequest) {
+	r.ledgerMeta = req.Meta
 	r.modelUsed = req.Target.Model
 	r.provider = req.Target.Provider
 	r.attempts = req.Attempts
@@ -127,6 +135,7 @@ func (s *Server) finish(r *reqRecord) {
 		}
 	}
 	s.metrics.request(r, outcome, dur)
+	s.recordUsage(r, outcome, dur)
 	if !s.log.Enabled(s.base, level) {
 		return
 	}

@@ -20,7 +20,7 @@ const pingEvery = 15 * time.Second
 
 func (s *Server) chatHandler(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
-	rec := &reqRecord{route: routeChat, start: time.Now()}
+	rec := &reqRecord{route: routeChat, start: time.Now(), team: k.team, keyID: k.id}
 	c.Locals(localsReq, rec)
 	// fiber reuses the request buffer once the handler returns; streams
 	// outlive it, so the body is copied once here.
@@ -34,9 +34,13 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 		return router.ModelNotFound(req.Model)
 	}
 	rec.model = req.Model
+	if req.TimeoutCap, err = timeoutHeader(c.Get(headerTimeout)); err != nil {
+		return err
+	}
 	ctx, cancel := s.requestContext(c, k)
 	st, err := s.chat.Serve(ctx, req)
 	rec.fill(req)
+	setMetaHeaders(func(k, v string) { c.Set(k, v) }, req.Meta)
 	if err != nil {
 		cancel()
 		return err
@@ -67,7 +71,12 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 }
 
 func setRouteHeaders(c *fiber.Ctx, req *router.ChatRequest) {
-	c.Set("x-llmproxy-model", req.Model+";upstream="+req.Target.Model)
+	alias := req.Model
+	if req.FallbackAlias != "" {
+		alias = req.FallbackAlias
+		c.Set("x-llmproxy-fallback-from", req.Model)
+	}
+	c.Set("x-llmproxy-model", alias+";upstream="+req.Target.Model)
 	c.Set("x-llmproxy-provider", req.Target.Provider)
 	c.Set("x-llmproxy-attempts", strconv.Itoa(req.Attempts))
 }

@@ -193,6 +193,15 @@ type TeamConfig struct {
 	// the request (missing capability or context window): "keep" the
 	// requested model (default) or "deny" the request.
 	DowngradePolicy string `yaml:"downgrade_policy"`
+	// KeyBudget caps each of the team's keys on its own, inside the team
+	// budget: a request must fit both.
+	KeyBudget *BudgetLimit `yaml:"key_budget"`
+	// KeyRateLimit caps each of the team's keys on its own, inside the
+	// team's rate_limit.
+	KeyRateLimit *RateLimitConfig `yaml:"key_rate_limit"`
+	// ModelBudgets cap the team's spend on one alias, inside the team
+	// budget, for example {gpt-4o: {usd: 10, period: day}}.
+	ModelBudgets map[string]BudgetLimit `yaml:"model_budgets"`
 }
 
 // RouterConfig holds the defaults for picking and retrying deployments.
@@ -207,6 +216,11 @@ type RouterConfig struct {
 	Breaker BreakerConfig `yaml:"breaker"`
 	// Timeouts are the defaults for every provider.
 	Timeouts TimeoutsConfig `yaml:"timeouts"`
+	// ProbeInterval turns on active health probes: every interval, each
+	// provider (except demo) gets GET {base_url}/models, which costs no
+	// tokens, and a provider that fails it is skipped until a probe passes.
+	// Default "0s": off; health is then judged from live traffic only.
+	ProbeInterval Duration `yaml:"probe_interval"`
 }
 
 // BreakerConfig configures the per-deployment circuit breakers.

@@ -149,6 +149,9 @@ func TestFullConfig(t *testing.T) {
 			{MaxPromptTokens: 200, NoTools: true, To: "gpt-4o-mini"},
 		},
 		DowngradePolicy: "deny",
+		KeyBudget:       &BudgetLimit{USD: 10, Period: "week"},
+		KeyRateLimit:    &RateLimitConfig{RPM: 120},
+		ModelBudgets:    map[string]BudgetLimit{"gpt-4o": {USD: 20, Period: "day"}},
 	}
 	if !reflect.DeepEqual(team, wantTeam) {
 		t.Errorf("teams[1] =\n%+v\nwant\n%+v", team, wantTeam)

@@ -137,13 +137,16 @@ func TestE2EGracefulShutdown(t *testing.T) {
 	e.up.handle(func(w http.ResponseWriter, r *http.Request, body []byte) {
 		cs := chunks(defaultReply, parseAsk(body).includeUsage())
 		sw := newSSEWriter(w)
+		// The role chunk and the first content delta: the router holds
+		// the reply until content arrives (its commit point).
 		sw.event(cs[0])
+		sw.event(cs[1])
 		select {
 		case <-release:
 		case <-r.Context().Done():
 			return
 		}
-		for _, c := range cs[1:] {
+		for _, c := range cs[2:] {
 			sw.event(c)
 		}
 		sw.done()

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"llmproxy/router"
 )
 
 // metrics holds the collectors of STYLE.md §8. Labels come from closed
@@ -19,6 +21,10 @@ type metrics struct {
 	upstream   *prometheus.CounterVec
 	firstToken *prometheus.HistogramVec
 	tokens     *prometheus.CounterVec
+	// breaker, retries and fallbacks are the router's (router.RouteObserver).
+	breaker   *prometheus.GaugeVec
+	retries   prometheus.Counter
+	fallbacks *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,6 +42,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_tokens_total",
 			Help: "Tokens by provider, upstream model and direction (input, output, cached)."}, []string{"provider", "model", "direction"}),
 	}
+	m.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "llmproxy_breaker_state",
+		Help: "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open."}, []string{"provider", "deployment"})
+	m.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmproxy_retries_total",
+		Help: "Upstream attempts after a request's first (another deployment, the same one after a backoff, or a fallback)."})
+	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_fallbacks_total",
+		Help: "Moves from one alias to a fallback alias."}, []string{"from", "to"})
+	reg.MustRegister(m.breaker, m.retries, m.fallbacks)
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.firstToken, m.tokens,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -47,6 +60,19 @@ func (m *metrics) Attempt(provider, model, outcome string, ttft time.Duration) {
 	if outcome == "ok" {
 		m.firstToken.WithLabelValues(provider, model).Observe(ttft.Seconds())
 	}
+}
+
+var _ router.RouteObserver = (*metrics)(nil)
+
+// Retry implements router.RouteObserver.
+func (m *metrics) Retry(string) { m.retries.Inc() }
+
+// Fallback implements router.RouteObserver.
+func (m *metrics) Fallback(from, to string) { m.fallbacks.WithLabelValues(from, to).Inc() }
+
+// BreakerState implements router.RouteObserver.
+func (m *metrics) BreakerState(provider, deployment string, s router.BreakerState) {
+	m.breaker.WithLabelValues(provider, deployment).Set(float64(s))
 }
 
 func (m *metrics) request(r *reqRecord, outcome string, dur time.Duration) {

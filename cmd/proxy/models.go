@@ -58,7 +58,7 @@ type embedBody struct {
 
 func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
-	rec := &reqRecord{route: routeEmbed, start: time.Now()}
+	rec := &reqRecord{route: routeEmbed, start: time.Now(), team: k.team, keyID: k.id}
 	c.Locals(localsReq, rec)
 	body := append([]byte(nil), c.Body()...)
 	req, err := parseEmbedRequest(body)

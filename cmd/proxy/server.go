@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +50,15 @@ type Server struct {
 	idPref  string
 	idSeq   atomic.Uint64
 	maxBody int
+	// usage is the usage ledger and its reports (usage.go); nil without one.
+	usage *usageLedger
+	// closers run once, in order, after the drain in Shutdown (the ledger
+	// flush first).
+	closers   []func(context.Context) error
+	closeOnce sync.Once
+	closeErr  error
+	// master guards /admin/deployments (route_http.go).
+	master masterKey
 }
 
 // readyCheck is a dependency that must answer before /ready says yes.
@@ -67,12 +78,18 @@ type ServerOptions struct {
 	Metrics  *metrics
 	Checks   []readyCheck
 	Server   ServerConfig
+	// Usage is the usage ledger; nil serves no /v1/usage data.
+	Usage *usageLedger
+	// Closers run after the drain, in order (see Server.Shutdown).
+	Closers []func(context.Context) error
 }
 
 // NewServer builds the fiber app and its routes.
 func NewServer(o ServerOptions) *Server {
 	s := &Server{log: o.Log, keys: o.Keys, chat: o.Chat, router: o.Router, metrics: o.Metrics, gather: o.Registry, checks: o.Checks,
 		models: o.Models, byModel: make(map[string]*modelInfo, len(o.Models)), maxBody: int(o.Server.MaxBodyBytes)}
+	s.usage, s.closers = o.Usage, o.Closers
+	s.master = newMasterKey(o.Server.MasterKey)
 	for i := range s.models {
 		s.byModel[s.models[i].ID] = &s.models[i]
 	}
@@ -107,6 +124,10 @@ func (s *Server) routes() {
 	a.Post("/v1/embeddings", s.auth, s.embeddingsHandler)
 	a.Get("/v1/models", s.auth, s.listModels)
 	a.Get("/v1/models/:id", s.auth, s.getModel)
+	a.Get("/v1/usage", s.auth, s.usageHandler)
+	a.Get("/admin/usage", s.adminUsage)
+	a.Post("/v1/route/explain", s.auth, s.explainHandler)
+	a.Get("/admin/deployments", s.adminDeployments)
 }
 
 // requestID is the client's X-Request-Id when it is sane, else a new one.
@@ -188,5 +209,30 @@ func (s *Server) Shutdown(drain time.Duration) error {
 	s.ready.Store(false)
 	err := s.app.ShutdownWithTimeout(drain)
 	s.cancel()
-	return err
+	s.awaitConnections(time.Second)
+	return errors.Join(err, s.runClosers())
+}
+
+// awaitConnections gives streams cut by the cancel a moment to end, so
+// their usage reaches the ledger before it closes.
+func (s *Server) awaitConnections(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for s.app.Server().GetOpenConnectionsCount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// runClosers runs the closers once (Shutdown may be called twice) and
+// returns their errors.
+func (s *Server) runClosers() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ledgerFlushTimeout)
+		defer cancel()
+		var errs []error
+		for _, c := range s.closers {
+			errs = append(errs, c(ctx))
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }

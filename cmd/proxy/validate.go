@@ -307,6 +307,7 @@ func (v *validator) router() {
 	v.duration("router.breaker.open_for", r.Breaker.OpenFor, true)
 	v.positive("router.breaker.half_open_probes", float64(r.Breaker.HalfOpenProbes))
 	v.timeouts("router.timeouts", r.Timeouts)
+	v.duration("router.probe_interval", r.ProbeInterval, false)
 }
 
 func (v *validator) stores() {

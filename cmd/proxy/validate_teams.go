@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -65,6 +67,15 @@ func (v *validator) teams() {
 		}
 		v.rateLimit(path+".rate_limit", t.RateLimit)
 		v.budgetLimit(path+".budget", t.Budget)
+		v.budgetLimit(path+".key_budget", t.KeyBudget)
+		v.rateLimit(path+".key_rate_limit", t.KeyRateLimit)
+		for _, m := range slices.Sorted(maps.Keys(t.ModelBudgets)) {
+			mb := t.ModelBudgets[m]
+			if _, ok := models[m]; !ok {
+				v.add(path+".model_budgets."+m, "unknown model %q", m)
+			}
+			v.budgetLimit(path+".model_budgets."+m, &mb)
+		}
 		for j, r := range t.Downgrade {
 			v.downgrade(fmt.Sprintf("%s.downgrade[%d]", path, j), r, t, models)
 		}

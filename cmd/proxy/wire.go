@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"llmproxy/providers"
 	"llmproxy/router"
+	"llmproxy/store/redis"
 )
 
 // buildServer wires a loaded config into a Server: providers, the router,
@@ -28,6 +30,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	}
 	byName := make(map[string]router.Provider, len(cfg.Providers))
 	types := make(map[string]string, len(cfg.Providers))
+	provTimeouts := make(map[string]TimeoutsConfig, len(cfg.Providers))
 	for i, p := range cfg.Providers {
 		pv, err := providers.New(providers.Config{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey.Value(),
 			APIVersion: p.APIVersion, Headers: p.Headers}, hc)
@@ -35,16 +38,13 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 			return nil, fmt.Errorf("providers[%d] %q: %w", i, p.Name, err)
 		}
 		byName[p.Name], types[p.Name] = pv, p.Type
+		provTimeouts[p.Name] = p.Timeouts
 	}
 	routes := make([]router.Route, 0, len(cfg.Models))
 	infos := make([]modelInfo, 0, len(cfg.Models))
 	created := time.Now().Unix()
 	for _, m := range cfg.Models {
-		rt := router.Route{Alias: m.Name}
-		for _, d := range m.Deployments {
-			rt.Deployments = append(rt.Deployments, router.Deployment{Provider: d.Provider, Model: d.Model, Client: byName[d.Provider]})
-		}
-		routes = append(routes, rt)
+		routes = append(routes, routeFor(m, byName, provTimeouts))
 		info := modelInfo{ID: m.Name, Object: "model", Created: created, OwnedBy: m.Deployments[0].Provider, Type: m.Type}
 		if types[m.Deployments[0].Provider] == "demo" {
 			info.OwnedBy = "llmproxy-demo"
@@ -53,15 +53,54 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 		infos = append(infos, info)
 	}
 	met := newMetrics(reg)
-	rt, err := router.New(router.Options{Routes: routes, Observer: met, Timeouts: router.Timeouts{
-		FirstToken: time.Duration(cfg.Router.Timeouts.FirstToken),
-		Idle:       time.Duration(cfg.Router.Timeouts.Idle),
-	}})
+	var rdb *redis.Client
+	var checks []readyCheck
+	if cfg.Redis != nil {
+		if rdb, err = redis.New(cfg.Redis.URL, "llmproxy"); err != nil {
+			return nil, err
+		}
+		checks = append(checks, redisCheck(rdb))
+	}
+	// With Redis, cooldowns and open breakers are shared by every replica.
+	var cd *redis.Cooldowns
+	built := false
+	defer func() {
+		if cd != nil && !built {
+			cd.Close()
+		}
+	}()
+	if rdb != nil {
+		if cd, err = sharedCooldowns(rdb); err != nil {
+			return nil, err
+		}
+	}
+	rt, err := router.New(routerOptions(cfg, routes, met, cd))
 	if err != nil {
 		return nil, err
 	}
-	return NewServer(ServerOptions{
-		Log: log, Keys: keys, Chat: router.Chain(rt), Router: rt, Models: infos,
-		Registry: reg, Metrics: met, Server: cfg.Server,
-	}), nil
+	var mws []router.Middleware
+	guard, err := buildGuard(cfg, log, reg, rdb)
+	if err != nil {
+		return nil, err
+	}
+	if guard != nil {
+		mws = append(mws, guard.Middleware())
+	}
+	// The ledger opens last, so an error above leaves nothing to close.
+	usage, dbCheck, closeUsage, err := openUsage(cfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, dbCheck)
+	if guard != nil {
+		usage.status = guard.Status
+	}
+	srv := NewServer(ServerOptions{
+		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Router: rt, Models: infos,
+		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks,
+		Usage: usage, Closers: []func(context.Context) error{closeUsage},
+	})
+	built = true
+	startRouterBackground(srv, cfg, cd, hc)
+	return srv, nil
 }

@@ -1,0 +1,320 @@
+package budget
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"llmproxy/router"
+)
+
+// Admission defaults.
+const (
+	// DefaultMaxCompletion is the worst-case completion reserved when
+	// neither the request (max_tokens, max_completion_tokens) nor the
+	// alias (max_output_tokens) sets one.
+	DefaultMaxCompletion = 4096
+	// DefaultMinCompletion is the smallest completion cap worth serving:
+	// when the worst case does not fit but this does, the request is
+	// clamped instead of refused.
+	DefaultMinCompletion = 16
+)
+
+// Observer receives the guard's metric events (cmd/proxy turns them into
+// llmproxy_downgrades_total and llmproxy_redis_errors_total).
+type Observer interface {
+	Downgrade(from, to, reason string)
+	LedgerError(op string)
+}
+
+// GuardOptions configure a Guard.
+type GuardOptions struct {
+	// Teams and Models are the limits by team name and by alias.
+	Teams  map[string]TeamPolicy
+	Models map[string]ModelPolicy
+	// Prices prices settled usage by the deployment that served; nil is
+	// ModelPolicy.Price for every deployment.
+	Prices *Prices
+	// DenyUnpriced refuses requests to an alias without a price.
+	DenyUnpriced bool
+	// Ledger holds the budgets; nil is an in-process Memory.
+	Ledger Ledger
+	// FailOpen admits requests against in-process limits while Ledger
+	// fails; otherwise they get 503.
+	FailOpen bool
+	// Counter counts tokens; nil builds one.
+	Counter  *Counter
+	Observer Observer
+	Log      *slog.Logger
+	// DefaultMaxCompletion and MinCompletion override the defaults above.
+	DefaultMaxCompletion, MinCompletion int
+	// OpTimeout bounds one ledger call (default 1s); settling runs under
+	// context.WithoutCancel with this timeout.
+	OpTimeout time.Duration
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Guard is the budget and rate-limit middleware. See Middleware.
+type Guard struct {
+	teams        map[string]*TeamPolicy
+	models       map[string]ModelPolicy
+	prices       *Prices
+	denyUnpriced bool
+	ledger       Ledger
+	fallback     Ledger
+	failOpen     bool
+	counter      *Counter
+	obs          Observer
+	log          *slog.Logger
+	defaultMax   int
+	minComp      int
+	opTimeout    time.Duration
+	now          func() time.Time
+	used         sync.Map // team → float64 share of budget used, last seen
+	lastWarn     atomic.Int64
+}
+
+// NewGuard checks opts and builds a Guard.
+func NewGuard(opts GuardOptions) (*Guard, error) {
+	g := &Guard{teams: make(map[string]*TeamPolicy, len(opts.Teams)), models: opts.Models, prices: opts.Prices,
+		denyUnpriced: opts.DenyUnpriced, ledger: opts.Ledger, failOpen: opts.FailOpen, counter: opts.Counter,
+		obs: opts.Observer, log: opts.Log, defaultMax: opts.DefaultMaxCompletion, minComp: opts.MinCompletion,
+		opTimeout: opts.OpTimeout, now: opts.Now}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.ledger == nil {
+		g.ledger = NewMemory(g.now)
+	} else if g.failOpen {
+		g.fallback = NewMemory(g.now)
+	}
+	if g.counter == nil {
+		g.counter = NewCounter()
+	}
+	if g.obs == nil {
+		g.obs = nopObserver{}
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.defaultMax = cmp0(g.defaultMax, DefaultMaxCompletion)
+	g.minComp = cmp0(g.minComp, DefaultMinCompletion)
+	g.opTimeout = cmp0(g.opTimeout, time.Second)
+	var errs []error
+	for name, tp := range opts.Teams {
+		for _, b := range append([]*BudgetSpec{tp.Budget, tp.KeyBudget}, modelBudgets(tp)...) {
+			if b != nil && (b.USD < 0 || b.Tokens < 0 || (b.Period != Day && b.Period != Week && b.Period != Month)) {
+				errs = append(errs, fmt.Errorf("team %q: budget needs usd/tokens ≥ 0 and period day, week or month", name))
+			}
+		}
+		for _, r := range tp.Downgrade {
+			if _, ok := g.models[r.To]; !ok {
+				errs = append(errs, fmt.Errorf("team %q: downgrade to unknown model %q", name, r.To))
+			}
+		}
+		g.teams[name] = &tp
+	}
+	return g, errors.Join(errs...)
+}
+
+func modelBudgets(tp TeamPolicy) []*BudgetSpec {
+	var out []*BudgetSpec
+	for _, b := range tp.ModelBudgets {
+		out = append(out, &b)
+	}
+	return out
+}
+
+func cmp0[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Downgrade(string, string, string) {}
+func (nopObserver) LedgerError(string)               {}
+
+// Middleware returns the guard as a router.Middleware: it admits, clamps,
+// downgrades or refuses each request, and wraps the reply so the budget
+// is settled to the real usage when the stream closes.
+func (g *Guard) Middleware() router.Middleware {
+	return func(next router.Handler) router.Handler {
+		return router.HandlerFunc(func(ctx context.Context, req *router.ChatRequest) (router.Stream, error) {
+			return g.serve(ctx, req, next)
+		})
+	}
+}
+
+func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.Handler) (router.Stream, error) {
+	id, _ := router.IdentityFrom(ctx)
+	tp := g.teams[id.Team]
+	if tp == nil && g.models[req.Model].RateLimit == nil && !g.denyUnpriced {
+		return next.Serve(ctx, req) // nothing to enforce: the near-free path
+	}
+	if req.Meta == nil {
+		req.Meta = &router.Meta{}
+	}
+	meta := req.Meta
+	info := g.counter.Inspect(req.Model, req.Body)
+	if tp != nil && len(tp.Downgrade) > 0 {
+		if err := g.downgrade(ctx, req, tp, id.Team, info, meta); err != nil {
+			return nil, err
+		}
+	}
+	mp, known := g.models[req.Model]
+	if g.denyUnpriced && known && !mp.Priced {
+		return nil, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}
+	}
+	r, clientCap := g.reservation(req, tp, id, mp, info)
+	gr, led, err := g.reserve(ctx, r)
+	if err != nil {
+		return nil, g.refusal(err, meta)
+	}
+	meta.RateLimit = router.RateLimitInfo(gr.Rate)
+	budgeted := len(r.Buckets) > 0
+	if budgeted && tp.Budget != nil {
+		g.used.Store(id.Team, share(r.Buckets[0].Limit, gr.Spent[0]))
+		if r.Buckets[0].Limit.NanoUSD > 0 {
+			meta.BudgetRemainingUSD = float64(r.Buckets[0].Limit.NanoUSD-gr.Spent[0].NanoUSD) / NanoPerUSD
+			meta.HasBudgetUSD = true
+		}
+	}
+	clamped := budgeted && (clientCap == 0 || gr.Completion < int64(clientCap))
+	if clamped {
+		setCompletionCap(req, int(gr.Completion))
+		meta.MaxTokensClamped = int(gr.Completion)
+	}
+	st, err := next.Serve(ctx, req)
+	if err != nil {
+		g.settle(ctx, led, r, Amount{}) // nothing was billed: release it all
+		return nil, err
+	}
+	return &guardedStream{g: g, ctx: ctx, inner: st, req: req, alias: req.Model, led: led, res: r,
+		limit: gr.Completion, enforce: budgeted, budgetCut: gr.Completion < r.MaxCompletion,
+		prompt: info.Tokens, price: mp.Price}, nil
+}
+
+// reservation builds the request's reservation and returns the client's
+// own completion cap (0: none).
+func (g *Guard) reservation(req *router.ChatRequest, tp *TeamPolicy, id router.Identity, mp ModelPolicy, info PromptInfo) (Reservation, int) {
+	clientCap := req.MaxTokens
+	if clientCap == 0 {
+		// max_output_tokens is the Responses-API spelling some clients
+		// send to chat completions too.
+		if v, err := strconv.Atoi(string(req.Field("max_output_tokens"))); err == nil && v > 0 {
+			clientCap = v
+		}
+	}
+	want := clientCap
+	if want == 0 {
+		want = cmp0(mp.MaxOutputTokens, g.defaultMax)
+	}
+	if mp.ContextWindow > 0 && info.Tokens+want > mp.ContextWindow {
+		want = max(mp.ContextWindow-info.Tokens, 1) // the router's context fallbacks judge the rest
+	}
+	now := g.now()
+	return Reservation{
+		ID:            newID(),
+		Buckets:       g.buckets(tp, id, req.Model, now),
+		Limits:        g.limits(tp, id, mp, req.Model),
+		Prompt:        Amount{Tokens: int64(info.Tokens), NanoUSD: ToNano(mp.Price.Cost(router.Usage{PromptTokens: info.Tokens}))},
+		NanoPerToken:  mp.Price.OutputPerMTok * NanoPerUSD / 1e6,
+		MinCompletion: int64(min(g.minComp, want)),
+		MaxCompletion: int64(want),
+		TTL:           time.Hour,
+	}, clientCap
+}
+
+// setCompletionCap writes the cap into the field the client used, else
+// max_tokens (what every OpenAI-compatible server reads).
+func setCompletionCap(req *router.ChatRequest, n int) {
+	v := []byte(strconv.Itoa(n))
+	wrote := false
+	for _, f := range []string{"max_completion_tokens", "max_tokens", "max_output_tokens"} {
+		if old := req.Field(f); len(old) > 0 && string(old) != "null" {
+			req.Body = router.SetField(req.Body, f, v)
+			wrote = true
+		}
+	}
+	if !wrote {
+		req.Body = router.SetField(req.Body, "max_tokens", v)
+	}
+	req.MaxTokens = n
+}
+
+// reserve asks the ledger, falling back to in-process limits when it
+// fails and the policy is fail_open.
+func (g *Guard) reserve(ctx context.Context, r Reservation) (Grant, Ledger, error) {
+	rctx, cancel := context.WithTimeout(ctx, g.opTimeout)
+	gr, err := g.ledger.Reserve(rctx, r)
+	cancel()
+	var le *LimitError
+	if err == nil || errors.As(err, &le) {
+		return gr, g.ledger, err
+	}
+	if ctx.Err() != nil {
+		return Grant{}, nil, &router.Error{Kind: router.KindCanceled, Message: "request canceled", Err: ctx.Err()}
+	}
+	g.ledgerFailed(ctx, "reserve", err)
+	if g.fallback != nil {
+		gr, err = g.fallback.Reserve(ctx, r)
+		return gr, g.fallback, err
+	}
+	return Grant{}, nil, &router.Error{Kind: router.KindNoProvider, Message: "The budget service is unavailable; try again shortly.",
+		RetryAfter: time.Second, Err: err}
+}
+
+func (g *Guard) ledgerFailed(ctx context.Context, op string, err error) {
+	g.obs.LedgerError(op)
+	// One line per second at most: an outage must not flood the log.
+	now := g.now().UnixNano()
+	if last := g.lastWarn.Load(); now-last > int64(time.Second) && g.lastWarn.CompareAndSwap(last, now) {
+		policy := "fail_closed"
+		if g.fallback != nil {
+			policy = "fail_open"
+		}
+		g.log.WarnContext(ctx, "budget ledger unavailable", slog.String("op", op), slog.String("on_error", policy), slog.Any("err", err))
+	}
+}
+
+// refusal turns a Reserve error into the client's error.
+func (g *Guard) refusal(err error, meta *router.Meta) error {
+	var le *LimitError
+	if !errors.As(err, &le) {
+		return err
+	}
+	meta.RateLimit = router.RateLimitInfo(le.State)
+	if le.Rate {
+		return &router.Error{Kind: router.KindRateLimited, RetryAfter: le.RetryAfter, Code: "rate_limit_exceeded",
+			Message: fmt.Sprintf("Rate limit reached (%s). Please try again in %s.", le.ID, le.RetryAfter)}
+	}
+	return &router.Error{Kind: router.KindBudgetExceeded, Code: "insufficient_quota",
+		Message: "You exceeded your current quota (" + le.ID + " budget for this period). Ask your administrator or wait for the period to reset."}
+}
+
+func (g *Guard) settle(ctx context.Context, led Ledger, r Reservation, actual Amount) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opTimeout)
+	defer cancel()
+	if err := led.Settle(sctx, r, actual); err != nil {
+		// The reservation expires with its worst case charged: the
+		// budget errs on the safe side.
+		g.ledgerFailed(ctx, "settle", err)
+	}
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"llmproxy/router"
+)
+
+// headerTimeout lets a request lower its timeouts: a Go duration ("30s")
+// or seconds ("12.5"). It never raises them.
+const headerTimeout = "x-llmproxy-timeout"
+
+// timeoutHeader parses x-llmproxy-timeout; "" is no cap.
+func timeoutHeader(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil {
+			d = -1
+		} else {
+			d = time.Duration(secs * float64(time.Second))
+		}
+	}
+	if d <= 0 {
+		return 0, &router.Error{Kind: router.KindInvalidRequest, Param: headerTimeout,
+			Message: "Invalid " + headerTimeout + " header: want a positive duration such as \"30s\" or a number of seconds."}
+	}
+	return d, nil
+}
+
+// masterKey is the SHA-256 of server.master_key; set is false when none
+// is configured and the /admin routes answer 404.
+type masterKey struct {
+	hash [32]byte
+	set  bool
+}
+
+func newMasterKey(s Secret) masterKey {
+	if s.Value() == "" {
+		return masterKey{}
+	}
+	return masterKey{hash: sha256.Sum256([]byte(s.Value())), set: true}
+}
+
+// check returns nil when auth carries the master key.
+func (m masterKey) check(auth []byte) error {
+	if !m.set {
+		return fiber.ErrNotFound
+	}
+	if len(auth) > len(bearer) && bytes.EqualFold(auth[:len(bearer)], bearer) {
+		h := sha256.Sum256(bytes.TrimSpace(auth[len(bearer):]))
+		if subtle.ConstantTimeCompare(h[:], m.hash[:]) == 1 {
+			return nil
+		}
+	}
+	return &router.Error{Kind: router.KindUnauthorized, Code: "invalid_api_key",
+		Message: "This endpoint needs the master key (Authorization: Bearer <server.master_key>)."}
+}
+
+// adminDeployments is GET /admin/deployments: every deployment's breaker,
+// cooldown, in-flight count and EWMA latency on this replica.
+func (s *Server) adminDeployments(c *fiber.Ctx) error {
+	if err := s.master.check(c.Request().Header.Peek(fiber.HeaderAuthorization)); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"object": "list", "data": s.router.Deployments()})
+}
+
+// explainHandler is POST /v1/route/explain: a chat-completions body in,
+// the ordered candidates and why each was chosen or skipped out. It calls
+// no upstream and changes no state.
+func (s *Server) explainHandler(c *fiber.Ctx) error {
+	k := c.Locals(localsKey).(*teamKey)
+	req, err := router.ParseChatRequest(append([]byte(nil), c.Body()...))
+	if err != nil {
+		return err
+	}
+	if !k.allows(req.Model) || !s.router.Has(req.Model) {
+		return router.ModelNotFound(req.Model)
+	}
+	ctx, cancel := s.requestContext(c, k)
+	defer cancel()
+	cands, err := s.router.Explain(ctx, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"object": "route.explain", "model": req.Model, "stream": req.Stream, "candidates": cands})
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"llmproxy/budget"
+	"llmproxy/ledger"
+	"llmproxy/router"
+	"llmproxy/store/postgres"
+	"llmproxy/store/sqlite"
+)
+
+// ledgerFlushTimeout bounds writing the queued usage records at shutdown.
+const ledgerFlushTimeout = 10 * time.Second
+
+// usageLedger is the usage ledger as the server sees it: the queue that
+// finish() feeds, the store that answers /v1/usage and /admin/usage, the
+// prices that turn tokens into dollars. /admin/usage uses Server.master.
+type usageLedger struct {
+	ledger *ledger.Ledger
+	report ledger.Reporter
+	prices *budget.Prices
+	// backend is "sqlite" or "postgres", for the startup line.
+	backend string
+	// status is the budget guard's view of a team (budget.Guard.Status);
+	// nil without a guard, and /v1/usage then reports "budget": null.
+	status func(ctx context.Context, team string) (budget.TeamStatus, error)
+}
+
+// dbStore is what both stores offer cmd/proxy.
+type dbStore interface {
+	ledger.Store
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// openUsage opens the ledger's store (PostgreSQL when database.url is set,
+// else SQLite under server.data_dir), starts the ledger and registers its
+// metrics. It returns the /ready check and the shutdown closer.
+func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*usageLedger, readyCheck, func(context.Context) error, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var (
+		db      dbStore
+		err     error
+		backend = "sqlite"
+	)
+	if url := cfg.Database.URL.Value(); url != "" {
+		backend = "postgres"
+		db, err = postgres.Open(ctx, url)
+	} else {
+		db, err = sqlite.Open(ctx, cfg.Server.DataDir)
+	}
+	if err != nil {
+		return nil, readyCheck{}, nil, fmt.Errorf("usage ledger: %w", err)
+	}
+	l, err := ledger.New(ledger.Options{Writer: db, Log: log})
+	if err != nil {
+		db.Close()
+		return nil, readyCheck{}, nil, err
+	}
+	u := &usageLedger{ledger: l, report: db, prices: pricesOf(cfg), backend: backend}
+	registerLedgerMetrics(reg, l)
+	closer := func(ctx context.Context) error {
+		err := l.Close(ctx)
+		return errors.Join(err, db.Close())
+	}
+	return u, readyCheck{name: "database", check: db.Ping}, closer, nil
+}
+
+// pricesOf builds the price table from the models' pricing blocks.
+func pricesOf(cfg *Config) *budget.Prices {
+	p := budget.NewPrices()
+	price := func(c *PricingConfig) budget.Price {
+		return budget.Price{InputPerMTok: c.InputPerMTok, OutputPerMTok: c.OutputPerMTok, CachedInputPerMTok: c.CachedInputPerMTok}
+	}
+	for _, m := range cfg.Models {
+		if m.Pricing != nil {
+			p.SetAlias(m.Name, price(m.Pricing))
+		}
+		for _, d := range m.Deployments {
+			if d.Pricing != nil {
+				p.SetDeployment(d.Provider, d.Model, price(d.Pricing))
+			}
+		}
+	}
+	return p
+}
+
+func registerLedgerMetrics(reg prometheus.Registerer, l *ledger.Ledger) {
+	dropped := func(reason string, f func(ledger.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "llmproxy_ledger_dropped_total",
+			Help:        "Usage records the ledger dropped, by reason: queue_full, write_failed (every retry failed) or shutdown.",
+			ConstLabels: prometheus.Labels{"reason": reason}}, func() float64 { return float64(f(l.Stats())) })
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "llmproxy_ledger_queue_depth",
+			Help: "Usage records waiting to be written to the database."}, func() float64 { return float64(l.Stats().Queued) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "llmproxy_ledger_written_total",
+			Help: "Usage records written to the database."}, func() float64 { return float64(l.Stats().Written) }),
+		dropped("queue_full", func(s ledger.Stats) uint64 { return s.DroppedFull }),
+		dropped("write_failed", func(s ledger.Stats) uint64 { return s.DroppedFailed }),
+		dropped("shutdown", func(s ledger.Stats) uint64 { return s.DroppedClosed }),
+	)
+}
+
+// recordUsage queues the ledger row of a finished chat or embeddings
+// request. Requests without a team (refused before auth) have no row.
+func (s *Server) recordUsage(r *reqRecord, outcome string, dur time.Duration) {
+	if s.usage == nil || r.team == "" || (r.route != routeChat && r.route != routeEmbed) {
+		return
+	}
+	use, cost := s.usage.settle(r)
+	s.usage.ledger.Add(ledger.Record{
+		Time: r.start.UTC(), RequestID: r.requestID, Route: r.route, Team: r.team, KeyID: r.keyID,
+		Alias: r.model, Provider: r.provider, Model: r.modelUsed,
+		PromptTokens: use.PromptTokens, CompletionTokens: use.CompletionTokens,
+		CachedTokens: use.CachedTokens, ReasoningTokens: use.ReasoningTokens,
+		CostUSD: cost, Latency: dur, TTFT: r.ttft, Status: r.status, Outcome: outcome,
+		Stream: r.stream, Estimated: use.Estimated,
+	})
+}
+
+// settle is the usage and cost a request is charged. The budget guard's
+// settlement wins when there is one, so the ledger and the budget agree
+// to the cent (its usage includes tokenizer counts for cut streams);
+// otherwise the upstream's usage is priced from the config.
+func (u *usageLedger) settle(r *reqRecord) (router.Usage, float64) {
+	if m := r.ledgerMeta; m != nil && m.Settled {
+		use := m.Usage
+		use.Estimated = use.Estimated || m.Estimated
+		return use, m.CostUSD
+	}
+	p, ok := u.prices.For(r.model, r.provider, r.modelUsed)
+	if !ok {
+		return r.usage, 0 // unpriced aliases are free (budget.unpriced)
+	}
+	return r.usage, p.Cost(r.usage)
+}

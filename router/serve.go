@@ -1,0 +1,225 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// serve walks the plan: each eligible candidate once, then the first
+// eligible one again after a backoff, until an attempt commits, a failure
+// cannot be retried, or max attempts or the deadline run out. It re-plans
+// after every failure, so a breaker that just opened or a 429 cooldown
+// takes effect within the request.
+func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
+	in := r.planInput(ctx, req)
+	var (
+		tried    []string
+		last     *Error
+		plan     []Candidate
+		retries  int
+		fellBack []string
+	)
+	for guard := 0; req.Attempts < r.opts.MaxAttempts && guard < 4*r.opts.MaxAttempts+16; guard++ {
+		if err := ctx.Err(); err != nil {
+			return nil, r.contextError(err, last)
+		}
+		in.Now = r.now()
+		plan = Plan(in)
+		c, again := pick(plan, tried)
+		if c == nil {
+			break
+		}
+		if again {
+			if !r.backoff(ctx, retries, last) {
+				break
+			}
+			retries++
+		}
+		st := r.states[c.Deployment.ID()]
+		done, skip := st.admit(r.now(), c.Need)
+		if skip != SkipNone {
+			if again {
+				break
+			}
+			tried = append(tried, c.Deployment.ID())
+			continue
+		}
+		if req.Attempts > 0 && r.robs != nil {
+			r.robs.Retry(req.Model)
+		}
+		if c.FallbackFrom != "" && !slices.Contains(fellBack, c.Alias) {
+			fellBack = append(fellBack, c.Alias)
+			if r.robs != nil {
+				r.robs.Fallback(c.FallbackFrom, c.Alias)
+			}
+		}
+		r.prepare(req, c)
+		s, err := r.attempt(ctx, c, st, done, req)
+		if err == nil {
+			return s, nil
+		}
+		last = err
+		tried = append(tried, c.Deployment.ID())
+		if r.overflowed(last, c.Alias) {
+			if in.Overflow == nil {
+				in.Overflow = map[string]bool{}
+			}
+			in.Overflow[c.Alias] = true
+			continue
+		}
+		if !retryable(last) {
+			return nil, last
+		}
+	}
+	if last != nil {
+		return nil, last
+	}
+	return nil, noDeployment(req.Model, plan, in.Now)
+}
+
+// prepare points req at candidate c for the next attempt.
+func (r *Router) prepare(req *ChatRequest, c *Candidate) {
+	req.Attempts++
+	req.Target = Target{Provider: c.Deployment.Provider, Model: c.Deployment.Model}
+	req.Timeouts = r.timeouts(c, req.TimeoutCap)
+	req.FallbackAlias = ""
+	if c.Alias != req.Model {
+		req.FallbackAlias = c.Alias
+	}
+}
+
+// pick returns the first eligible candidate not yet tried, else the first
+// eligible one with again set (a retry of the same deployment).
+func pick(plan []Candidate, tried []string) (c *Candidate, again bool) {
+	var first *Candidate
+	for i := range plan {
+		p := &plan[i]
+		if !p.Eligible() {
+			continue
+		}
+		if first == nil {
+			first = p
+		}
+		if !slices.Contains(tried, p.Deployment.ID()) {
+			return p, false
+		}
+	}
+	return first, first != nil
+}
+
+// retryable reports failures another call might not have: connection
+// errors, timeouts, 408, 409, 429 and 5xx (the adapters map those to the
+// Retryable kinds, except 409, which keeps its status).
+func retryable(e *Error) bool {
+	return e.Retryable() || e.StatusCode() == http.StatusConflict
+}
+
+// overflowed reports an upstream context_length_exceeded on alias when a
+// context-window fallback can still take the request.
+func (r *Router) overflowed(e *Error, alias string) bool {
+	if e.Kind != KindInvalidRequest || e.Code != "context_length_exceeded" {
+		return false
+	}
+	rt := r.routes[alias]
+	return rt != nil && len(rt.ContextWindowFallbacks) > 0
+}
+
+// backoff sleeps before calling the same deployment again: full jitter
+// over an exponential cap, at least the upstream's Retry-After. It reports
+// false, without sleeping, when the wait would pass the deadline.
+func (r *Router) backoff(ctx context.Context, n int, last *Error) bool {
+	ceil := min(r.opts.RetryMax, r.opts.RetryBase<<min(n, 20))
+	d := time.Duration(rand.Float64() * float64(ceil))
+	if last != nil && last.RetryAfter > d {
+		d = last.RetryAfter
+	}
+	if dl, ok := ctx.Deadline(); ok && r.now().Add(d).After(dl) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// timeouts resolves one attempt's bounds: the alias's non-zero fields over
+// the deployment's (the provider's) over the router defaults, each lowered
+// to the request's cap.
+func (r *Router) timeouts(c *Candidate, limit time.Duration) Timeouts {
+	d, def := c.Deployment.Timeouts, r.opts.Timeouts
+	var a Timeouts
+	if rt := r.routes[c.Alias]; rt != nil {
+		a = rt.Timeouts
+	}
+	choose := func(alias, dep, def time.Duration) time.Duration {
+		if alias != 0 {
+			return capped(alias, 0, limit)
+		}
+		return capped(dep, def, limit)
+	}
+	return Timeouts{
+		FirstToken: choose(a.FirstToken, d.FirstToken, def.FirstToken),
+		Idle:       choose(a.Idle, d.Idle, def.Idle),
+		Total:      choose(a.Total, d.Total, def.Total),
+	}
+}
+
+// contextError is the error for a request whose context ended: a client
+// cancel, or the total deadline (reported with the last upstream failure
+// when there was one).
+func (r *Router) contextError(err error, last *Error) *Error {
+	e := AsError(err)
+	if e.Kind == KindUpstreamTimeout {
+		e.Message = "request timed out"
+		if last != nil {
+			e.Message += " after: " + last.Message
+		}
+	}
+	return e
+}
+
+// noDeployment is the error when the plan has nothing eligible. When every
+// deployment is merely rate limited it is a 429 with the soonest end.
+func noDeployment(alias string, plan []Candidate, now time.Time) *Error {
+	var reasons []string
+	var soonest time.Time
+	limited := len(plan) > 0
+	for i := range plan {
+		c := &plan[i]
+		name := c.Alias
+		if c.Deployment != nil {
+			name += " " + c.Deployment.ID()
+		}
+		reasons = append(reasons, name+": "+c.SkipText())
+		switch c.Skip {
+		case SkipRPM, SkipTPM:
+		case SkipCooldown:
+			if c.Health.Cooldown.Reason != CooldownRateLimited {
+				limited = false
+			}
+			if soonest.IsZero() || c.Health.Cooldown.Until.Before(soonest) {
+				soonest = c.Health.Cooldown.Until
+			}
+		default:
+			limited = false
+		}
+	}
+	e := &Error{Kind: KindNoProvider, Code: "no_healthy_deployment",
+		Message: fmt.Sprintf("no deployment of model %q can take the request now (%s)", alias, strings.Join(reasons, "; "))}
+	if limited {
+		e.Kind, e.Code = KindUpstreamRateLimited, "rate_limit_exceeded"
+	}
+	if !soonest.IsZero() {
+		e.RetryAfter = max(soonest.Sub(now), time.Second).Round(time.Second)
+	}
+	return e
+}

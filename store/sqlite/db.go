@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"llmproxy/ledger"
+)
+
+// FileName is the database file Open creates in its directory.
+const FileName = "llmproxy.db"
+
+var (
+	_ ledger.Writer   = (*DB)(nil)
+	_ ledger.Reporter = (*DB)(nil)
+)
+
+// DB is an open SQLite database with the schema migrated.
+type DB struct {
+	db   *sql.DB
+	path string
+}
+
+// Open creates dir if needed, opens dir/llmproxy.db and migrates it.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("sqlite: no data directory")
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
+	}
+	return OpenFile(ctx, filepath.Join(dir, FileName))
+}
+
+// OpenFile opens (creating) the database at path and migrates it.
+func OpenFile(ctx context.Context, path string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// WAL gives readers their own snapshot; writes serialise on the file
+	// lock anyway, and the ledger writes from one goroutine.
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	return &DB{db: db, path: path}, nil
+}
+
+// Path is the database file.
+func (d *DB) Path() string { return d.path }
+
+// Ping reports whether the database answers (a /ready check).
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+const insertUsage = `INSERT INTO usage_ledger (ts, request_id, route, team, key_id, alias, provider, model,
+	prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd, latency_us, ttft_us,
+	status, outcome, stream, estimated)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// WriteBatch inserts recs in one transaction with one prepared statement.
+func (d *DB) WriteBatch(ctx context.Context, recs []ledger.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, insertUsage)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare insert: %w", err)
+	}
+	defer st.Close()
+	for i := range recs {
+		r := &recs[i]
+		if _, err := st.ExecContext(ctx, r.Time.UnixMicro(), r.RequestID, r.Route, r.Team, r.KeyID, r.Alias,
+			r.Provider, r.Model, r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.ReasoningTokens,
+			r.CostUSD, r.Latency.Microseconds(), r.TTFT.Microseconds(), r.Status, r.Outcome,
+			r.Stream, r.Estimated); err != nil {
+			return fmt.Errorf("sqlite: insert usage: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// Usage sums the records in f by UTC day, team and alias, ordered by
+// those three.
+func (d *DB) Usage(ctx context.Context, f ledger.Filter) ([]ledger.Row, error) {
+	var b strings.Builder
+	b.WriteString(`SELECT strftime('%Y-%m-%d', ts / 1000000, 'unixepoch') AS day, team, alias,
+		COUNT(*), SUM(outcome <> 'ok'), SUM(estimated),
+		SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens),
+		SUM(cost_usd)
+		FROM usage_ledger WHERE ts >= ? AND ts < ?`)
+	args := []any{f.From.UnixMicro(), f.To.UnixMicro()}
+	if f.Team != "" {
+		b.WriteString(` AND team = ?`)
+		args = append(args, f.Team)
+	}
+	b.WriteString(` GROUP BY day, team, alias ORDER BY day, team, alias`)
+	rows, err := d.db.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: usage query: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.Row
+	for rows.Next() {
+		var r ledger.Row
+		if err := rows.Scan(&r.Day, &r.Team, &r.Alias, &r.Requests, &r.Failed, &r.Estimated,
+			&r.PromptTokens, &r.CompletionTokens, &r.CachedTokens, &r.ReasoningTokens, &r.CostUSD); err != nil {
+			return nil, fmt.Errorf("sqlite: usage scan: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: usage rows: %w", err)
+	}
+	return out, nil
+}
