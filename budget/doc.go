@@ -2,4 +2,42 @@
 // guard that admits, clamps or refuses a request against its team's token
 // and dollar budgets and rate limits. It runs after memory and RAG so it
 // counts the tokens they add, and settles in the Stream's Close.
+//
+// Admission (Guard.Middleware): the prompt is estimated with the
+// tokenizer (Counter) and the worst-case completion is max_completion_tokens
+// or max_tokens, else max_output_tokens, else the alias's max_output_tokens,
+// else DefaultMaxCompletion (4096). The Ledger reserves the prompt plus
+// the largest completion cap that fits every bucket (team, key, model),
+// atomically with the rate limits. When the worst case does not fit but
+// DefaultMinCompletion (16) tokens do, the cap is written into the body
+// (the field the client used, else max_tokens) and reported in
+// router.Meta.MaxTokensClamped; a budgeted request without a cap always
+// gets one. When nothing useful fits: KindBudgetExceeded (429
+// insufficient_quota). Rate limits are token buckets holding a minute's
+// worth: KindRateLimited with RetryAfter.
+//
+// Inside a stream the output is counted chunk by chunk (content, refusal,
+// reasoning and tool-call text). A chunk that would take the output past
+// the granted cap is withheld, the upstream is closed, and the client gets
+// a finish_reason "length" chunk, the estimated usage (only if it asked
+// for usage) and, when the cap was the budget's, a KindBudgetExceeded error
+// event.
+//
+// Settling (Stream.Close, once): the upstream's usage when it sent one,
+// else the tokenizer's count of what was read, marked estimated — which
+// covers client disconnects, upstream errors mid-stream and cut streams.
+// It is priced by the deployment that served and settled under
+// context.WithoutCancel with a short timeout. A failed upstream call
+// settles to zero. A reservation never settled (a replica died) expires
+// with its worst case still charged: budgets err on the safe side.
+//
+// Ledgers: Memory in process; store/redis for replicas, where one Lua
+// script per request checks and charges everything. With
+// GuardOptions.FailOpen a failing ledger falls back to in-process limits,
+// otherwise requests get 503; each failure counts in
+// Observer.LedgerError and logs one Warn line per second at most.
+//
+// The downgrade ladder reads the team's budget share from this replica's
+// last reservation (one ledger read the first time), so thresholds
+// lag other replicas by at most their in-flight requests.
 package budget

@@ -190,7 +190,7 @@ func startClaudeE2E(t *testing.T) (*e2e, *claudeFake) {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := buildServer(cfg, logger, prometheus.NewRegistry(), nil)
+	srv, err := buildTestServer(t, cfg, logger, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("buildServer: %v", err)
 	}

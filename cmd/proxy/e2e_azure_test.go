@@ -55,7 +55,7 @@ func startVendorE2E(t *testing.T, typ, chatModel, embedModel string) *e2e {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := buildServer(cfg, logger, prometheus.NewRegistry(), nil)
+	srv, err := buildTestServer(t, cfg, logger, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("buildServer: %v", err)
 	}

@@ -49,7 +49,7 @@ func startBudgetE2E(t *testing.T) *e2e {
 		t.Fatalf("ParseConfig: %v", err)
 	}
 	logs := &syncBuffer{}
-	srv, err := buildServer(cfg, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry(), nil)
+	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("buildServer: %v", err)
 	}

@@ -117,7 +117,7 @@ func startE2E(t *testing.T) *e2e {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := buildServer(cfg, logger, prometheus.NewRegistry(), nil)
+	srv, err := buildTestServer(t, cfg, logger, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("buildServer: %v", err)
 	}
@@ -402,4 +402,14 @@ func withTimeout(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// buildTestServer is buildServer with the SQLite ledger in a temp dir, so
+// tests never write under the source tree.
+func buildTestServer(t testing.TB, cfg *Config, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
+	t.Helper()
+	if cfg.Server.DataDir == "" || cfg.Server.DataDir == "./data" {
+		cfg.Server.DataDir = t.TempDir()
+	}
+	return buildServer(cfg, log, reg, nil)
 }

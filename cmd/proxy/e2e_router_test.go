@@ -64,7 +64,7 @@ func startRouterE2E(t *testing.T, strategy string) *routerE2E {
 		t.Fatalf("ParseConfig: %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := buildServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), reg, nil)
+	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatalf("buildServer: %v", err)
 	}

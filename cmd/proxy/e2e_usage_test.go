@@ -48,7 +48,7 @@ func startUsageProxy(t *testing.T, master string, edit ...func(*Config)) *usageP
 		f(cfg)
 	}
 	logs := &syncBuffer{}
-	srv, err := buildServer(cfg, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry(), nil)
+	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("buildServer: %v", err)
 	}

@@ -197,15 +197,23 @@ func TestRedisRateLimitAccuracy(t *testing.T) {
 	}
 }
 
-// TestRedisOutage kills a private Redis mid-load: fail_closed refuses
-// with 503, fail_open serves on in-process limits, nothing panics, and
-// both use Redis again once it is back.
+// TestRedisOutage kills a private Redis while two guards serve a steady
+// load: fail_closed refuses with 503 and nothing else, fail_open keeps
+// serving on in-process limits, nothing panics, and both use Redis again
+// once it is back.
 func TestRedisOutage(t *testing.T) {
 	tr := startTempRedis(t)
-	closed := newGuard(t, mustBudgetRedisURL(t, tr.url(), budgetPrefix()).Budgets(),
-		budget.TeamPolicy{Budget: &budget.BudgetSpec{Tokens: 1e9, Period: budget.Day}}, budget.ModelPolicy{Priced: true}, false)
-	openC := mustBudgetRedisURL(t, tr.url(), budgetPrefix())
-	open := newGuard(t, openC.Budgets(), budget.TeamPolicy{Budget: &budget.BudgetSpec{Tokens: 1e9, Period: budget.Day}}, budget.ModelPolicy{Priced: true}, true)
+	tp := budget.TeamPolicy{Budget: &budget.BudgetSpec{Tokens: 1e9, Period: budget.Day}}
+	mk := func(failOpen bool) *budget.Guard {
+		g, err := budget.NewGuard(budget.GuardOptions{Ledger: mustBudgetRedisURL(t, tr.url(), budgetPrefix()).Budgets(), FailOpen: failOpen,
+			OpTimeout: 500 * time.Millisecond, Teams: map[string]budget.TeamPolicy{"t": tp},
+			Models: map[string]budget.ModelPolicy{"m": {Priced: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	closed, open := mk(false), mk(true)
 	run := func(g *budget.Guard) error {
 		st, err := g.Middleware()(upstream).Serve(ctxFor("k"), newReq())
 		if err != nil {
@@ -215,34 +223,62 @@ func TestRedisOutage(t *testing.T) {
 		st.Close()
 		return nil
 	}
-	for _, g := range []*budget.Guard{closed, open} {
-		if err := run(g); err != nil {
-			t.Fatalf("before the outage: %v", err)
-		}
+	var stop, down atomic.Bool
+	var openServedDown atomic.Int64
+	var closedRefused, openFailed, closedOther atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				var re *router.Error
+				switch err := run(closed); {
+				case err == nil:
+				case errors.As(err, &re) && re.StatusCode() == 503:
+					closedRefused.Add(1)
+				default:
+					closedOther.Add(1)
+				}
+				isDown := down.Load()
+				if run(open) != nil {
+					openFailed.Add(1)
+				} else if isDown {
+					openServedDown.Add(1)
+				}
+			}
+		}()
 	}
+	time.Sleep(200 * time.Millisecond)
+	down.Store(true)
 	tr.stop()
-	var re *router.Error
-	if err := run(closed); !errors.As(err, &re) || re.StatusCode() != 503 {
-		t.Errorf("fail_closed during outage: %v; want 503", err)
+	for i := 0; i < 300 && (closedRefused.Load() == 0 || openServedDown.Load() == 0); i++ {
+		time.Sleep(10 * time.Millisecond) // until the load has met the outage
 	}
-	if err := run(open); err != nil {
-		t.Errorf("fail_open during outage: %v; want served", err)
-	}
+	down.Store(false)
 	tr.start()
-	ok := false
-	for i := 0; i < 50 && !ok; i++ {
-		ok = run(closed) == nil
-		time.Sleep(50 * time.Millisecond)
+	recovered := false
+	for i := 0; i < 100 && !recovered; i++ {
+		recovered = run(closed) == nil
+		time.Sleep(20 * time.Millisecond)
 	}
-	if !ok {
+	stop.Store(true)
+	wg.Wait()
+	if !recovered {
 		t.Fatal("fail_closed guard did not recover after Redis came back")
+	}
+	if closedRefused.Load() == 0 || closedOther.Load() != 0 {
+		t.Errorf("fail_closed: %d refused with 503, %d other errors; want some 503s and nothing else", closedRefused.Load(), closedOther.Load())
+	}
+	if openFailed.Load() != 0 || openServedDown.Load() == 0 {
+		t.Errorf("fail_open: %d requests failed, %d served during the outage; want all served", openFailed.Load(), openServedDown.Load())
 	}
 	if err := run(open); err != nil {
 		t.Fatalf("fail_open after recovery: %v", err)
 	}
 	s, err := open.Status(context.Background(), "t")
 	if err != nil || s.SpentTokens == 0 {
-		t.Errorf("after recovery Redis holds %d tokens (%v); want the new request's", s.SpentTokens, err)
+		t.Errorf("after recovery Redis holds %d tokens (%v); want the new requests'", s.SpentTokens, err)
 	}
 }
 
