@@ -11,8 +11,10 @@
 // atomically with the rate limits. When the worst case does not fit but
 // DefaultMinCompletion (16) tokens do, the cap is written into the body
 // (the field the client used, else max_tokens) and reported in
-// router.Meta.MaxTokensClamped; a budgeted request without a cap always
-// gets one. When nothing useful fits: KindBudgetExceeded (429
+// router.Meta.MaxTokensClamped (x-llmproxy-max-tokens-clamped). A budgeted
+// request without a cap always gets one written, so the upstream stops
+// where the reservation ends; the header appears only when the budget
+// lowered the cap below the worst case. When nothing useful fits: KindBudgetExceeded (429
 // insufficient_quota). Rate limits are token buckets holding a minute's
 // worth: KindRateLimited with RetryAfter.
 //

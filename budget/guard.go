@@ -190,10 +190,14 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 			meta.HasBudgetUSD = true
 		}
 	}
-	clamped := budgeted && (clientCap == 0 || gr.Completion < int64(clientCap))
-	if clamped {
+	// A budgeted request always carries a cap upstream, so the upstream
+	// stops where the reservation ends instead of being cut mid-stream; the
+	// header reports only a cap the budget lowered below the worst case.
+	if budgeted && (clientCap == 0 || gr.Completion < int64(clientCap)) {
 		setCompletionCap(req, int(gr.Completion))
-		meta.MaxTokensClamped = int(gr.Completion)
+		if gr.Completion < r.MaxCompletion {
+			meta.MaxTokensClamped = int(gr.Completion)
+		}
 	}
 	st, err := next.Serve(ctx, req)
 	if err != nil {

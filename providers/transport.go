@@ -13,19 +13,50 @@ import (
 // bounds.
 const DefaultResponseHeaderTimeout = 10 * time.Minute
 
-// NewHTTPClient returns the HTTP client adapters share, with
-// DefaultResponseHeaderTimeout. It has no http.Client.Timeout on purpose:
-// that bounds the whole exchange and would cut long streams.
-func NewHTTPClient() *http.Client {
-	return &http.Client{Transport: NewTransport(DefaultResponseHeaderTimeout)}
+// DefaultConnectTimeout bounds dialing and the TLS handshake when
+// TransportOptions.Connect is zero: short, so the router moves on to
+// another deployment instead of waiting out the kernel's SYN retries.
+const DefaultConnectTimeout = 5 * time.Second
+
+// TransportOptions tunes one provider's transport.
+type TransportOptions struct {
+	// ResponseHeaderTimeout bounds the wait for the status line; 0 means
+	// none.
+	ResponseHeaderTimeout time.Duration
+	// Connect bounds dialing and, separately, the TLS handshake (the
+	// providers[].timeouts.connect setting); 0 means
+	// DefaultConnectTimeout.
+	Connect time.Duration
 }
 
-// NewTransport returns a transport tuned for a gateway: many concurrent
-// streams to few hosts, so the idle pool per host is large, and dialing
-// fails fast so the router can move on to another deployment.
-// responseHeaderTimeout bounds the wait for the status line; 0 means none.
+// NewHTTPClient returns an HTTP client for adapters, with
+// DefaultResponseHeaderTimeout and DefaultConnectTimeout. It has no
+// http.Client.Timeout on purpose: that bounds the whole exchange and would
+// cut long streams.
+func NewHTTPClient() *http.Client {
+	return NewHTTPClientWith(TransportOptions{ResponseHeaderTimeout: DefaultResponseHeaderTimeout})
+}
+
+// NewHTTPClientWith returns an HTTP client over NewTransportWith(o), again
+// without http.Client.Timeout.
+func NewHTTPClientWith(o TransportOptions) *http.Client {
+	return &http.Client{Transport: NewTransportWith(o)}
+}
+
+// NewTransport is NewTransportWith with only a response-header timeout.
 func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return NewTransportWith(TransportOptions{ResponseHeaderTimeout: responseHeaderTimeout})
+}
+
+// NewTransportWith returns a transport tuned for a gateway: many concurrent
+// streams to few hosts, so the idle pool per host is large, and dialing
+// fails fast (o.Connect) so the router can move on to another deployment.
+func NewTransportWith(o TransportOptions) *http.Transport {
+	connect := o.Connect
+	if connect <= 0 {
+		connect = DefaultConnectTimeout
+	}
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
@@ -33,8 +64,8 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
+		TLSHandshakeTimeout:   connect,
 		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: responseHeaderTimeout,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
 	}
 }

@@ -15,8 +15,9 @@ import (
 )
 
 // buildServer wires a loaded config into a Server: providers, the router,
-// the middleware chain, keys and metrics. hc is the upstream HTTP client
-// (nil means the tuned default).
+// the middleware chain, keys and metrics. hc, when set, is the upstream
+// HTTP client of every provider (tests); nil gives each provider its own,
+// dialing within its timeouts.connect.
 func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *http.Client) (*Server, error) {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
@@ -25,15 +26,14 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
-	if hc == nil {
-		hc = providers.NewHTTPClient()
-	}
+	clients := make(map[string]*http.Client, len(cfg.Providers))
 	byName := make(map[string]router.Provider, len(cfg.Providers))
 	types := make(map[string]string, len(cfg.Providers))
 	provTimeouts := make(map[string]TimeoutsConfig, len(cfg.Providers))
 	for i, p := range cfg.Providers {
+		clients[p.Name] = providerClient(p, hc)
 		pv, err := providers.New(providers.Config{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey.Value(),
-			APIVersion: p.APIVersion, Headers: p.Headers}, hc)
+			APIVersion: p.APIVersion, Headers: p.Headers}, clients[p.Name])
 		if err != nil {
 			return nil, fmt.Errorf("providers[%d] %q: %w", i, p.Name, err)
 		}
@@ -101,6 +101,20 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 		Usage: usage, Closers: []func(context.Context) error{closeUsage},
 	})
 	built = true
-	startRouterBackground(srv, cfg, cd, hc)
+	startRouterBackground(srv, cfg, cd, clients)
 	return srv, nil
+}
+
+// providerClient is p's upstream client: hc when set, else its own
+// transport, so that p's connect timeout (providers[].timeouts.connect,
+// which inherits router.timeouts.connect) bounds its dials and TLS
+// handshakes without touching other providers.
+func providerClient(p ProviderConfig, hc *http.Client) *http.Client {
+	if hc != nil {
+		return hc
+	}
+	return providers.NewHTTPClientWith(providers.TransportOptions{
+		ResponseHeaderTimeout: providers.DefaultResponseHeaderTimeout,
+		Connect:               p.Timeouts.Connect.Std(),
+	})
 }

@@ -90,8 +90,16 @@ func sharedCooldowns(rdb *redis.Client) (*redis.Cooldowns, error) {
 
 // startRouterBackground runs the shared-cooldown subscriber and the
 // optional active probes until the server's base context ends (Shutdown).
-func startRouterBackground(srv *Server, cfg *Config, cd *redis.Cooldowns, hc *http.Client) {
+// clients holds each provider's upstream client; probes use it too, so a
+// probe dials within the provider's connect timeout.
+func startRouterBackground(srv *Server, cfg *Config, cd *redis.Cooldowns, clients map[string]*http.Client) {
 	initBreakerGauges(srv.metrics, srv.router)
+	srv.closers = append(srv.closers, func(context.Context) error {
+		for _, hc := range clients {
+			hc.CloseIdleConnections()
+		}
+		return nil
+	})
 	if cd != nil {
 		go func() {
 			defer srv.recoverBackground("cooldown subscriber")
@@ -107,7 +115,7 @@ func startRouterBackground(srv *Server, cfg *Config, cd *redis.Cooldowns, hc *ht
 		if p.Type == "demo" || p.BaseURL == "" {
 			continue
 		}
-		pr := &prober{rt: srv.router, hc: hc, log: srv.log, provider: p.Name, url: strings.TrimRight(p.BaseURL, "/") + "/models",
+		pr := &prober{rt: srv.router, hc: clients[p.Name], log: srv.log, provider: p.Name, url: strings.TrimRight(p.BaseURL, "/") + "/models",
 			key: p.APIKey.Value(), every: every}
 		go func() {
 			defer srv.recoverBackground("probe")
