@@ -81,8 +81,11 @@ func newRequester(c *http.Client, t target, model string, stream bool, chunks in
 
 // result is one request's outcome. ttfb is zero for plain requests.
 type result struct {
-	ttfb, total time.Duration
-	err         error
+	// ttft is the first event with content text: a proxy that holds the
+	// role chunk until content arrives (llmproxy's commit point) is then
+	// compared like for like.
+	ttfb, ttft, total time.Duration
+	err               error
 }
 
 var errStatus = errors.New("bad status")
@@ -134,6 +137,9 @@ func readStream(body io.Reader, start time.Time, br *bufio.Reader, want int) res
 			r.ttfb = time.Since(start)
 		}
 		if bytes.HasPrefix(line, []byte("data: ")) {
+			if r.ttft == 0 && hasContent(line) {
+				r.ttft = time.Since(start)
+			}
 			if bytes.HasPrefix(line[6:], []byte("[DONE]")) {
 				r.total = time.Since(start)
 			} else {
@@ -154,6 +160,12 @@ func readStream(body io.Reader, start time.Time, br *bufio.Reader, want int) res
 		return result{err: fmt.Errorf("%w: %d < %d", errFewChunks, events, want)}
 	}
 	return r
+}
+
+// hasContent reports an event line with non-empty delta content.
+func hasContent(line []byte) bool {
+	i := bytes.Index(line, []byte(`"content":"`))
+	return i >= 0 && i+11 < len(line) && line[i+11] != '"'
 }
 
 // requireLoopback refuses anything but a loopback host: the bench must

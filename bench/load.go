@@ -13,6 +13,7 @@ import (
 type outcome struct {
 	lat    []time.Duration // successful requests: total time
 	ttfb   []time.Duration // streams only
+	ttft   []time.Duration // streams only: first content event
 	errs   int
 	first  error         // first error seen, for the notes
 	wall   time.Duration // first send to last reply
@@ -37,6 +38,9 @@ func (c *collector) add(r result) {
 		c.o.lat = append(c.o.lat, r.total)
 		if r.ttfb > 0 {
 			c.o.ttfb = append(c.o.ttfb, r.ttfb)
+		}
+		if r.ttft > 0 {
+			c.o.ttft = append(c.o.ttft, r.ttft)
 		}
 	}
 	c.mu.Unlock()

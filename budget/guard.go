@@ -167,6 +167,7 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	}
 	meta := req.Meta
 	info := g.counter.Inspect(req.Model, req.Body)
+	req.PromptTokens = info.Tokens // the router plans on it instead of counting again
 	if tp != nil && len(tp.Downgrade) > 0 {
 		if err := g.downgrade(ctx, req, tp, id.Team, info, meta); err != nil {
 			return nil, err

@@ -72,7 +72,11 @@ func (s *guardedStream) Next() (*router.Chunk, error) {
 		return c, nil
 	}
 	if c.Whole {
-		s.counted = int64(s.wholeTokens(c.Data))
+		// A whole reply is never cut, so the count is only the fallback
+		// for a reply without usage: skip the tokenizer when it has one.
+		if s.usage == nil {
+			s.counted = int64(s.wholeTokens(c.Data))
+		}
 		return c, nil
 	}
 	t := int64(s.deltaTokens(c.Data))

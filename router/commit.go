@@ -30,7 +30,7 @@ var errLeftEarly = &Error{Kind: KindCanceled, Message: "stream closed before its
 // it is returned, so the caller can move on and the client sees nothing;
 // after it the returned Stream replays the held chunks and then passes
 // the upstream's chunks and errors through.
-func (r *Router) attempt(ctx context.Context, c *Candidate, st *depState, done func(error), req *ChatRequest) (Stream, *Error) {
+func (r *Router) attempt(ctx context.Context, c *Candidate, st *depState, a admission, req *ChatRequest) (Stream, *Error) {
 	d := c.Deployment
 	base, stopTotal := ctx, context.CancelFunc(func() {})
 	if req.Timeouts.Total > 0 {
@@ -38,7 +38,7 @@ func (r *Router) attempt(ctx context.Context, c *Candidate, st *depState, done f
 	}
 	actx, cancel := context.WithCancelCause(base)
 	st.inflight.Add(1)
-	t := &tracked{r: r, st: st, done: done, parent: ctx, provider: d.Provider,
+	t := &tracked{r: r, st: st, done: a.done, tpm: a.tpm, parent: ctx, provider: d.Provider,
 		release: func() { cancel(nil); stopTotal() }}
 	var timer *time.Timer
 	if req.Stream && req.Timeouts.FirstToken > 0 {
@@ -160,6 +160,8 @@ type tracked struct {
 	release  func()
 	parent   context.Context
 	provider string
+	tpm      int    // tokens the TPM limiter took at admission
+	usage    *Usage // the upstream's usage report, once seen
 	finished bool
 	whole    bool // a complete (non-streamed) reply was handed out
 }
@@ -170,6 +172,7 @@ func (t *tracked) Next() (*Chunk, error) {
 		c := t.held[0]
 		t.held = t.held[1:]
 		t.whole = t.whole || c.Whole
+		t.saw(c)
 		return c, nil
 	}
 	if t.end != nil {
@@ -181,6 +184,7 @@ func (t *tracked) Next() (*Chunk, error) {
 		c, err = t.s.Next()
 	}
 	if err == nil {
+		t.saw(c)
 		return c, nil
 	}
 	if err == io.EOF {
@@ -206,8 +210,17 @@ func (t *tracked) Close() error {
 	return t.s.Close()
 }
 
+// saw notes the usage report a chunk carries, for the TPM correction.
+func (t *tracked) saw(c *Chunk) {
+	if c != nil && c.Usage != nil {
+		t.usage = c.Usage
+	}
+}
+
 // finish reports the outcome once: to the breaker (a request whose own
-// context ended is excluded), the in-flight count and the shared state.
+// context ended is excluded), the in-flight count, the TPM limiter (the
+// estimate taken at admission is corrected by the reported usage) and the
+// shared state.
 func (t *tracked) finish(err error) {
 	if t.finished {
 		return
@@ -218,10 +231,24 @@ func (t *tracked) finish(err error) {
 	}
 	t.done(err)
 	t.st.inflight.Add(-1)
+	t.st.settleTPM(t.r.now(), t.tpm, t.usage, false)
 	t.release()
-	if t.st.opened.Swap(false) {
-		t.r.share(t.parent, t.st, Cooldown{Until: t.r.now().Add(t.r.opts.Breaker.OpenFor), Reason: CooldownBreakerOpen})
+	t.r.shareOpen(t.parent, t.st)
+}
+
+// shareOpen publishes an open breaker as a breaker_open cooldown, once the
+// call is over (sharing may block on a network): one that opened here, or
+// a failed probe of one another replica opened (remote.go).
+func (r *Router) shareOpen(ctx context.Context, st *depState) {
+	local, probe := st.opened.Swap(false), st.reopen.Swap(false)
+	if !local && !probe {
+		return
 	}
+	c := Cooldown{Until: r.now().Add(r.opts.Breaker.OpenFor), Reason: CooldownBreakerOpen}
+	if local {
+		st.remote.settle(c.Until) // the local breaker runs its own half-open state
+	}
+	r.share(ctx, st, c)
 }
 
 // coolDown benches st after an upstream 429 for its Retry-After.

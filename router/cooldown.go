@@ -19,7 +19,11 @@ const (
 	// CooldownRateLimited follows an upstream 429, for its Retry-After.
 	CooldownRateLimited = "rate_limited"
 	// CooldownBreakerOpen mirrors an open breaker, so replicas that share
-	// Cooldowns stop calling the deployment too.
+	// Cooldowns stop calling the deployment too. When it ends, a replica
+	// whose own breaker did not open treats the deployment as half-open:
+	// its first half_open_probes requests probe it, a failed probe
+	// publishes a fresh breaker_open cooldown and a good one closes it
+	// (see remoteProbe in remote.go for the whole contract).
 	CooldownBreakerOpen = "breaker_open"
 	// CooldownProbe follows a failed active health probe.
 	CooldownProbe = "probe_failed"

@@ -28,6 +28,8 @@ func (c *Candidate) SkipText() string {
 		return "not allowed for the team"
 	case SkipUnknownAlias:
 		return "unknown alias"
+	case SkipNoEmbeddings:
+		return "does not support embeddings"
 	}
 	return ""
 }

@@ -52,26 +52,35 @@ const ewmaAlpha = 0.2
 type depState struct {
 	id, provider, model string
 	cb                  *gobreaker.TwoStepCircuitBreaker[struct{}]
-	rpm, tpm            *rate.Limiter
+	rpm                 *rate.Limiter
+	tpm                 *tokenBucket
 	rpmN, tpmN          int
 	inflight            atomic.Int64
 	// opened is set by the breaker's state hook (which runs under the
-	// breaker's lock) and consumed after the call, where sharing the open
-	// state may block on a network.
-	opened atomic.Bool
+	// breaker's lock) and reopen by a failed remote probe (remote.go);
+	// both are consumed after the call, where sharing the open state may
+	// block on a network.
+	opened, reopen atomic.Bool
+	// reopenAt is when the open breaker admits probes again (unix nanos
+	// by the router's clock; 0 while closed).
+	reopenAt atomic.Int64
+	// remote is the half-open state for a breaker another replica opened
+	// (remote.go).
+	remote remoteProbe
 	mu     sync.Mutex
 	ewma   time.Duration
 }
 
 // newDepState builds d's breaker and limiters; onChange sees every
-// breaker transition.
-func newDepState(d *Deployment, bs BreakerSettings, onChange func(*depState, BreakerState)) *depState {
+// breaker transition and now is the router's clock.
+func newDepState(d *Deployment, bs BreakerSettings, now func() time.Time, onChange func(*depState, BreakerState)) *depState {
 	s := &depState{id: d.ID(), provider: d.Provider, model: d.Model, rpmN: d.RPM, tpmN: d.TPM}
+	s.remote.probes = bs.HalfOpenProbes
 	if d.RPM > 0 {
 		s.rpm = rate.NewLimiter(rate.Limit(float64(d.RPM)/60), d.RPM)
 	}
 	if d.TPM > 0 {
-		s.tpm = rate.NewLimiter(rate.Limit(float64(d.TPM)/60), d.TPM)
+		s.tpm = newTokenBucket(d.TPM)
 	}
 	ratio, minReq := bs.FailureRatio, uint32(bs.MinRequests)
 	s.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
@@ -91,7 +100,10 @@ func newDepState(d *Deployment, bs BreakerSettings, onChange func(*depState, Bre
 		OnStateChange: func(_ string, _, to gobreaker.State) {
 			st := breakerState(to)
 			if st == BreakerOpen {
+				s.reopenAt.Store(now().Add(bs.OpenFor).UnixNano())
 				s.opened.Store(true)
+			} else {
+				s.reopenAt.Store(0)
 			}
 			if onChange != nil {
 				onChange(s, st)
@@ -128,6 +140,12 @@ func (s *depState) health(now time.Time, cd Cooldowns) Health {
 	if cd != nil {
 		h.Cooldown = cd.Get(s.id)
 	}
+	if h.Breaker == BreakerClosed {
+		h.Breaker = s.remote.state(h.Cooldown, now)
+	}
+	if at := s.reopenAt.Load(); at != 0 && h.Breaker == BreakerOpen {
+		h.Reopen = time.Unix(0, at)
+	}
 	s.mu.Lock()
 	h.Latency = s.ewma
 	s.mu.Unlock()
@@ -135,25 +153,71 @@ func (s *depState) health(now time.Time, cd Cooldowns) Health {
 		h.RPMLeft = s.rpm.TokensAt(now)
 	}
 	if s.tpm != nil {
-		h.TPMLeft = s.tpm.TokensAt(now)
+		h.TPMLeft = s.tpm.tokensAt(now)
 	}
 	return h
 }
 
 // admit takes the deployment's quota for a request of need tokens and
-// asks its breaker. On SkipNone the caller must call done exactly once.
-func (s *depState) admit(now time.Time, need int) (done func(error), skip Skip) {
-	if s.rpm != nil && !s.rpm.AllowN(now, 1) {
-		return nil, SkipRPM
+// asks its breaker; cd is the deployment's cooldown, which may make the
+// call a probe (remote.go). On SkipNone the caller must call done exactly
+// once, and settleTPM with the tokens taken, tpm.
+func (s *depState) admit(now time.Time, need int, cd Cooldown) (done func(error), tpm int, skip Skip) {
+	probe := false
+	if cd.Reason == CooldownBreakerOpen {
+		var ok bool
+		if probe, ok = s.remote.acquire(cd, now, s.cb.State() == gobreaker.StateClosed); !ok {
+			return nil, 0, SkipBreakerOpen
+		}
 	}
-	if s.tpm != nil && !s.tpm.AllowN(now, max(need, 1)) {
-		return nil, SkipTPM
+	release := func() {
+		if probe {
+			s.remote.release()
+		}
+	}
+	if s.rpm != nil && !s.rpm.AllowN(now, 1) {
+		release()
+		return nil, 0, SkipRPM
+	}
+	if s.tpm != nil {
+		tpm = max(need, 1)
+		if !s.tpm.take(now, tpm) {
+			release()
+			return nil, 0, SkipTPM
+		}
 	}
 	done, err := s.cb.Allow()
 	if err != nil {
-		return nil, SkipBreakerOpen
+		release()
+		s.settleTPM(now, tpm, nil, true)
+		return nil, 0, SkipBreakerOpen
 	}
-	return done, SkipNone
+	if probe {
+		done = s.remote.wrap(cd.Until, done, &s.reopen)
+	}
+	return done, tpm, SkipNone
+}
+
+// settleTPM corrects the TPM limiter once a call has ended: took tokens
+// were taken at admission, u is the usage the upstream reported (nil when
+// none arrived: the estimate stands, since the upstream may well have
+// counted the prompt). refund returns them all (the call never went out).
+func (s *depState) settleTPM(now time.Time, took int, u *Usage, refund bool) {
+	if s.tpm == nil || took == 0 {
+		return
+	}
+	switch {
+	case refund:
+		s.tpm.adjust(now, took)
+	case u != nil:
+		used := u.TotalTokens
+		if used == 0 {
+			used = u.PromptTokens + u.CompletionTokens
+		}
+		if used > 0 {
+			s.tpm.adjust(now, took-used)
+		}
+	}
 }
 
 // observeTTFT folds one time-to-first-token sample into the EWMA.

@@ -23,7 +23,7 @@ func topLevel(body []byte) (fields []field, ok bool) {
 		return nil, false
 	}
 	i++
-	fields = make([]field, 0, 8)
+	fields = make([]field, 0, 16) // a chat request with tools has 10 or so
 	for {
 		i = skipSpace(body, i)
 		if i >= len(body) {
@@ -59,13 +59,71 @@ func topLevel(body []byte) (fields []field, ok bool) {
 
 func unquoteKey(q []byte) string {
 	if bytes.IndexByte(q, '\\') < 0 {
-		return string(q[1 : len(q)-1])
+		return knownKey(q[1 : len(q)-1])
 	}
 	var s string
 	if json.Unmarshal(q, &s) != nil {
 		return ""
 	}
 	return s
+}
+
+// knownKey returns k as a string, without allocating for the members of a
+// chat-completions request: topLevel runs on every request.
+func knownKey(k []byte) string {
+	switch string(k) { // compiles to comparisons, no allocation
+	case "model":
+		return "model"
+	case "messages":
+		return "messages"
+	case "stream":
+		return "stream"
+	case "stream_options":
+		return "stream_options"
+	case "max_tokens":
+		return "max_tokens"
+	case "max_completion_tokens":
+		return "max_completion_tokens"
+	case "temperature":
+		return "temperature"
+	case "top_p":
+		return "top_p"
+	case "n":
+		return "n"
+	case "stop":
+		return "stop"
+	case "seed":
+		return "seed"
+	case "user":
+		return "user"
+	case "tools":
+		return "tools"
+	case "tool_choice":
+		return "tool_choice"
+	case "parallel_tool_calls":
+		return "parallel_tool_calls"
+	case "response_format":
+		return "response_format"
+	case "presence_penalty":
+		return "presence_penalty"
+	case "frequency_penalty":
+		return "frequency_penalty"
+	case "logprobs":
+		return "logprobs"
+	case "top_logprobs":
+		return "top_logprobs"
+	case "logit_bias":
+		return "logit_bias"
+	case "metadata":
+		return "metadata"
+	case "store":
+		return "store"
+	case "reasoning_effort":
+		return "reasoning_effort"
+	case "service_tier":
+		return "service_tier"
+	}
+	return string(k)
 }
 
 func skipSpace(b []byte, i int) int {
@@ -162,6 +220,45 @@ func SetField(body []byte, key string, value []byte) []byte {
 	out = appendJSONString(out, key)
 	out = append(out, ':')
 	out = append(out, value...)
+	return append(out, body[end:]...)
+}
+
+// setFields is SetField for several members in one pass and one
+// allocation; fields is topLevel(body). Each value replaces the first
+// member of its key, or is appended in order when there is none.
+func setFields(body []byte, fields []field, keys []string, values [][]byte) []byte {
+	size := len(body)
+	for i := range keys {
+		size += len(keys[i]) + len(values[i]) + 4
+	}
+	out := make([]byte, 0, size)
+	var done [4]bool // callers set at most a few members
+	pos := 0
+	for _, f := range fields {
+		for i, k := range keys {
+			if !done[i] && f.key == k {
+				out = append(out, body[pos:f.start]...)
+				out = append(out, values[i]...)
+				pos, done[i] = f.end, true
+				break
+			}
+		}
+	}
+	end := bytes.LastIndexByte(body, '}')
+	out = append(out, body[pos:end]...)
+	n := len(fields)
+	for i, k := range keys {
+		if done[i] {
+			continue
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		out = appendJSONString(out, k)
+		out = append(out, ':')
+		out = append(out, values[i]...)
+	}
 	return append(out, body[end:]...)
 }
 

@@ -53,6 +53,9 @@ func (s BreakerState) String() string {
 // Health is what Plan knows about one deployment at one instant.
 type Health struct {
 	Breaker BreakerState
+	// Reopen is when an open breaker admits a probe again; zero when it
+	// is not open or the time is not known here.
+	Reopen time.Time
 	// Cooldown is set while the deployment must not be called (an upstream
 	// 429, or a breaker opened on this or another replica).
 	Cooldown Cooldown
@@ -112,6 +115,8 @@ const (
 	SkipContextWindow
 	SkipNotAllowed
 	SkipUnknownAlias
+	// SkipNoEmbeddings marks a chat-only deployment in an embeddings plan.
+	SkipNoEmbeddings
 )
 
 // Candidate is one deployment in a plan, eligible or not.

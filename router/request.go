@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -21,6 +22,11 @@ type ChatRequest struct {
 	IncludeUsage bool
 	// MaxTokens is max_completion_tokens, else max_tokens; 0 when absent.
 	MaxTokens int
+	// PromptTokens is the prompt's estimated token count, set by the first
+	// stage that counts it (the budget guard) so that the router does not
+	// tokenize the body again; 0 means not counted. A middleware that
+	// changes the messages after it is set must reset it.
+	PromptTokens int
 	// Target is the deployment of the current attempt, set by the router.
 	Target Target
 	// Attempts counts the deployments tried, set by the router.
@@ -62,10 +68,17 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 		v := body[f.start:f.end]
 		switch f.key {
 		case "model":
-			if json.Unmarshal(v, &req.Model) != nil {
+			if plainString(v) { // the common case, without reflection
+				req.Model = string(v[1 : len(v)-1])
+			} else if json.Unmarshal(v, &req.Model) != nil {
 				return nil, invalidParam("model", "Invalid type for 'model': expected a string.")
 			}
 		case "stream":
+			switch string(v) {
+			case "true", "false":
+				req.Stream = v[0] == 't'
+				continue
+			}
 			if string(v) != "null" && json.Unmarshal(v, &req.Stream) != nil {
 				return nil, invalidParam("stream", "Invalid type for 'stream': expected a boolean.")
 			}
@@ -107,6 +120,12 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	return req, nil
 }
 
+// plainString reports a JSON string value (already validated) without
+// escapes, whose bytes between the quotes are its text.
+func plainString(v []byte) bool {
+	return len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0
+}
+
 // duplicateKey reports the first key that appears twice in fields.
 func duplicateKey(fields []field) (string, bool) {
 	if len(fields) <= 16 {
@@ -138,17 +157,26 @@ func invalidParam(param, msg string) *Error {
 // upstream for its usage chunk, so budgets and metrics see real counts even
 // when the client did not ask (the chunk is then dropped on the way back).
 func (r *ChatRequest) UpstreamBody(model string) []byte {
-	b := SetField(r.Body, "model", appendJSONString(nil, model))
+	fields, ok := topLevel(r.Body)
+	if !ok {
+		return r.Body
+	}
+	var buf [2][]byte
+	keys, values := []string{"model", "stream_options"}, buf[:1]
+	values[0] = appendJSONString(make([]byte, 0, len(model)+2), model)
 	if r.Stream && !r.IncludeUsage {
 		// Merge into the client's stream_options (for example
 		// include_obfuscation) instead of replacing them.
 		so := []byte(`{"include_usage":true}`)
-		if old := r.Field("stream_options"); len(old) > 0 && old[0] == '{' {
-			so = SetField(old, "include_usage", []byte("true"))
+		for _, f := range fields {
+			if old := r.Body[f.start:f.end]; f.key == "stream_options" && old[0] == '{' {
+				so = SetField(old, "include_usage", []byte("true"))
+				break
+			}
 		}
-		b = SetField(b, "stream_options", so)
+		values = append(values, so)
 	}
-	return b
+	return setFields(r.Body, fields, keys[:len(values)], values)
 }
 
 // Messages decodes the body's messages for adapters and middlewares that

@@ -161,7 +161,7 @@ func (r *Router) addRoute(i int, rt *Route) error {
 			return fmt.Errorf("route %q: deployment %d has no client", rt.Alias, j)
 		}
 		if _, ok := r.states[d.ID()]; !ok {
-			st := newDepState(d, r.opts.Breaker, r.breakerChanged)
+			st := newDepState(d, r.opts.Breaker, r.now, r.breakerChanged)
 			r.states[d.ID()] = st
 			r.order = append(r.order, st)
 		}
@@ -190,8 +190,23 @@ func (r *Router) breakerChanged(s *depState, st BreakerState) {
 
 // planInput gathers the facts Plan decides on for req.
 func (r *Router) planInput(ctx context.Context, req *ChatRequest) PlanInput {
-	in := PlanInput{Alias: req.Model, Route: r.route, Strategy: r.opts.Strategy, MaxTokens: req.MaxTokens,
-		Price: r.opts.Price, Now: r.now()}
+	in := r.basePlanInput(ctx, req.Model)
+	in.MaxTokens = req.MaxTokens
+	if rt := r.routes[req.Model]; rt != nil {
+		if req.PromptTokens > 0 {
+			in.PromptTokens = req.PromptTokens
+		} else if r.opts.Tokens != nil {
+			in.PromptTokens = r.opts.Tokens(rt.Deployments[0].Model, req.Body)
+		} else {
+			in.PromptTokens = len(req.Body) / 4
+		}
+	}
+	return in
+}
+
+// basePlanInput is the plan input for any call to alias, before sizing.
+func (r *Router) basePlanInput(ctx context.Context, alias string) PlanInput {
+	in := PlanInput{Alias: alias, Route: r.route, Strategy: r.opts.Strategy, Price: r.opts.Price, Now: r.now()}
 	// The closure outlives this copy of in (Serve re-plans with a fresh
 	// Now), so it reads the clock itself.
 	in.Health = func(d *Deployment) Health { return r.states[d.ID()].health(r.now(), r.cooldowns) }
@@ -203,13 +218,6 @@ func (r *Router) planInput(ctx context.Context, req *ChatRequest) PlanInput {
 	if r.opts.Allowed != nil {
 		id, _ := IdentityFrom(ctx)
 		in.Allowed = func(alias string) bool { return r.opts.Allowed(id.Team, alias) }
-	}
-	if rt := r.routes[req.Model]; rt != nil {
-		if r.opts.Tokens != nil {
-			in.PromptTokens = r.opts.Tokens(rt.Deployments[0].Model, req.Body)
-		} else {
-			in.PromptTokens = len(req.Body) / 4
-		}
 	}
 	return in
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -10,13 +11,41 @@ import (
 	"time"
 )
 
-// serve walks the plan: each eligible candidate once, then the first
-// eligible one again after a backoff, until an attempt commits, a failure
+// admission is what admit took for one call: the breaker's report,
+// which the call makes exactly once, and the tokens the TPM limiter took.
+type admission struct {
+	done func(error)
+	tpm  int
+}
+
+// try makes one admitted call on c and returns nil once the request is
+// answered. It reports the outcome to a.done itself: a chat stream does
+// so when it ends.
+type try func(ctx context.Context, c *Candidate, st *depState, a admission) *Error
+
+// serve routes a chat request through walk; the stream it returns is the
+// committed attempt's.
+func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
+	var out Stream
+	err := r.walk(ctx, r.planInput(ctx, req), &req.Attempts, nil, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
+		r.prepare(req, c)
+		s, err := r.attempt(ctx, c, st, a, req)
+		out = s
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// walk walks the plan: each eligible candidate once, then the first
+// eligible one again after a backoff, until a call answers, a failure
 // cannot be retried, or max attempts or the deadline run out. It re-plans
 // after every failure, so a breaker that just opened or a 429 cooldown
-// takes effect within the request.
-func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
-	in := r.planInput(ctx, req)
+// takes effect within the request. usable, when set, skips deployments
+// that cannot serve the call (SkipNoEmbeddings); attempts counts calls.
+func (r *Router) walk(ctx context.Context, in PlanInput, attempts *int, usable func(*Deployment) bool, call try) *Error {
 	var (
 		tried    []string
 		last     *Error
@@ -24,12 +53,19 @@ func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 		retries  int
 		fellBack []string
 	)
-	for guard := 0; req.Attempts < r.opts.MaxAttempts && guard < 4*r.opts.MaxAttempts+16; guard++ {
+	for guard := 0; *attempts < r.opts.MaxAttempts && guard < 4*r.opts.MaxAttempts+16; guard++ {
 		if err := ctx.Err(); err != nil {
-			return nil, r.contextError(err, last)
+			return r.contextError(err, last)
 		}
 		in.Now = r.now()
 		plan = Plan(in)
+		if usable != nil {
+			for i := range plan {
+				if c := &plan[i]; c.Eligible() && !usable(c.Deployment) {
+					c.Skip = SkipNoEmbeddings
+				}
+			}
+		}
 		c, again := pick(plan, tried)
 		if c == nil {
 			break
@@ -41,7 +77,7 @@ func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 			retries++
 		}
 		st := r.states[c.Deployment.ID()]
-		done, skip := st.admit(r.now(), c.Need)
+		done, tpm, skip := st.admit(r.now(), c.Need, r.cooldowns.Get(st.id))
 		if skip != SkipNone {
 			if again {
 				break
@@ -49,8 +85,8 @@ func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 			tried = append(tried, c.Deployment.ID())
 			continue
 		}
-		if req.Attempts > 0 && r.robs != nil {
-			r.robs.Retry(req.Model)
+		if *attempts > 0 && r.robs != nil {
+			r.robs.Retry(in.Alias)
 		}
 		if c.FallbackFrom != "" && !slices.Contains(fellBack, c.Alias) {
 			fellBack = append(fellBack, c.Alias)
@@ -58,10 +94,10 @@ func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 				r.robs.Fallback(c.FallbackFrom, c.Alias)
 			}
 		}
-		r.prepare(req, c)
-		s, err := r.attempt(ctx, c, st, done, req)
+		*attempts++
+		err := call(ctx, c, st, admission{done: done, tpm: tpm})
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		last = err
 		tried = append(tried, c.Deployment.ID())
@@ -73,18 +109,17 @@ func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 			continue
 		}
 		if !retryable(last) {
-			return nil, last
+			return last
 		}
 	}
 	if last != nil {
-		return nil, last
+		return last
 	}
-	return nil, noDeployment(req.Model, plan, in.Now)
+	return noDeployment(in.Alias, plan, in.Now)
 }
 
 // prepare points req at candidate c for the next attempt.
 func (r *Router) prepare(req *ChatRequest, c *Candidate) {
-	req.Attempts++
 	req.Target = Target{Provider: c.Deployment.Provider, Model: c.Deployment.Model}
 	req.Timeouts = r.timeouts(c, req.TimeoutCap)
 	req.FallbackAlias = ""
@@ -187,11 +222,20 @@ func (r *Router) contextError(err error, last *Error) *Error {
 	return e
 }
 
-// noDeployment is the error when the plan has nothing eligible. When every
-// deployment is merely rate limited it is a 429 with the soonest end.
+// noDeployment is the error when the plan has nothing eligible. The
+// client sees only the alias and when to come back: Retry-After is the
+// soonest end of a cooldown, an open breaker or a limiter's refill. The
+// candidates and why each was skipped name configured providers and
+// models, so they go in Err, which is logged and never sent. When every
+// deployment is merely rate limited it is a 429.
 func noDeployment(alias string, plan []Candidate, now time.Time) *Error {
 	var reasons []string
 	var soonest time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (soonest.IsZero() || t.Before(soonest)) {
+			soonest = t
+		}
+	}
 	limited := len(plan) > 0
 	for i := range plan {
 		c := &plan[i]
@@ -200,26 +244,49 @@ func noDeployment(alias string, plan []Candidate, now time.Time) *Error {
 			name += " " + c.Deployment.ID()
 		}
 		reasons = append(reasons, name+": "+c.SkipText())
+		h := &c.Health
 		switch c.Skip {
-		case SkipRPM, SkipTPM:
+		case SkipRPM:
+			earlier(refill(now, 1-h.RPMLeft, h.RPM))
+		case SkipTPM:
+			if c.Need <= h.TPM {
+				earlier(refill(now, float64(c.Need)-h.TPMLeft, h.TPM))
+			}
 		case SkipCooldown:
-			if c.Health.Cooldown.Reason != CooldownRateLimited {
+			if h.Cooldown.Reason != CooldownRateLimited {
 				limited = false
 			}
-			if soonest.IsZero() || c.Health.Cooldown.Until.Before(soonest) {
-				soonest = c.Health.Cooldown.Until
+			earlier(h.Cooldown.Until)
+		case SkipBreakerOpen:
+			limited = false
+			if !h.Reopen.IsZero() {
+				earlier(h.Reopen)
+			} else {
+				earlier(h.Cooldown.Until) // another replica's, or a probe in flight
 			}
 		default:
 			limited = false
 		}
 	}
 	e := &Error{Kind: KindNoProvider, Code: "no_healthy_deployment",
-		Message: fmt.Sprintf("no deployment of model %q can take the request now (%s)", alias, strings.Join(reasons, "; "))}
+		Message: fmt.Sprintf("no healthy deployment for model %q; retry later", alias),
+		Err:     errors.New("every candidate skipped: " + strings.Join(reasons, "; "))}
 	if limited {
 		e.Kind, e.Code = KindUpstreamRateLimited, "rate_limit_exceeded"
 	}
 	if !soonest.IsZero() {
-		e.RetryAfter = max(soonest.Sub(now), time.Second).Round(time.Second)
+		// Whole seconds, rounded up: Retry-After is sent in seconds and a
+		// client that comes back early is skipped again.
+		e.RetryAfter = max(soonest.Sub(now), time.Second)
+		e.RetryAfter = (e.RetryAfter + time.Second - 1).Truncate(time.Second)
 	}
 	return e
+}
+
+// refill is when a limiter of perMinute tokens regains missing ones.
+func refill(now time.Time, missing float64, perMinute int) time.Time {
+	if perMinute <= 0 {
+		return time.Time{}
+	}
+	return now.Add(time.Duration(max(missing, 0) / float64(perMinute) * float64(time.Minute)))
 }

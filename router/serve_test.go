@@ -125,8 +125,8 @@ func TestAllRateLimitedIs429(t *testing.T) {
 	r, _ := New(Options{Routes: []Route{{Alias: "chat", Deployments: []Deployment{{Provider: "p1", Model: "m", Client: p}}}}})
 	serveText(t, r, &ChatRequest{Model: "chat"})
 	_, err := serveText(t, r, &ChatRequest{Model: "chat"})
-	if e := AsError(err); e.Kind != KindUpstreamRateLimited || e.RetryAfter < time.Second || !strings.Contains(e.Message, "cooldown") {
-		t.Errorf("Serve() during cooldown = %+v; want a 429 with Retry-After naming the cooldown", e)
+	if e := AsError(err); e.Kind != KindUpstreamRateLimited || e.RetryAfter < time.Second || e.Err == nil || !strings.Contains(e.Err.Error(), "cooldown") {
+		t.Errorf("Serve() during cooldown = %+v; want a 429 with Retry-After, the cooldown named in Err", e)
 	}
 }
 

@@ -101,6 +101,11 @@ type EmbedRequest struct {
 	Dimensions int
 	// Target is filled in by the router before each attempt.
 	Target Target
+	// Attempts counts the deployments called, set by the router.
+	Attempts int
+	// FallbackAlias is the alias that answered when it is not Model, set
+	// by the router.
+	FallbackAlias string
 }
 
 // EmbedResponse is an OpenAI "list" of embeddings, already encoded.

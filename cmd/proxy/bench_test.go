@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,7 +90,16 @@ func benchUpstream(chunks int) http.Handler {
 // startBenchProxy starts the fake and the proxy; both stop in b.Cleanup.
 func startBenchProxy(b *testing.B, chunks int) (url string, hc *http.Client) {
 	b.Helper()
-	up := httptest.NewServer(benchUpstream(chunks))
+	up := httptest.NewUnstartedServer(benchUpstream(chunks))
+	// Upstream dials per request: a pool that works keeps this near 0.
+	var dials atomic.Int64
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	up.Start()
+	b.Cleanup(func() { b.ReportMetric(float64(dials.Load())/float64(max(b.N, 1)), "dials/op") })
 	env := map[string]string{"FAKE_URL": up.URL, "DATA_DIR": b.TempDir()}
 	cfg, err := ParseConfig([]byte(benchConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

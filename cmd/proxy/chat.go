@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -43,6 +44,7 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 	setMetaHeaders(func(k, v string) { c.Set(k, v) }, req.Meta)
 	if err != nil {
 		cancel()
+		setAttemptHeaders(c, req.Attempts, req.Target.Provider)
 		return err
 	}
 	setRouteHeaders(c, req)
@@ -81,78 +83,117 @@ func setRouteHeaders(c *fiber.Ctx, req *router.ChatRequest) {
 	c.Set("x-llmproxy-attempts", strconv.Itoa(req.Attempts))
 }
 
-type pulled struct {
-	c   *router.Chunk
-	err error
-}
-
 // streamBody relays chunks as SSE. It runs after the handler returned, so
-// it owns cancel and the stream. A goroutine pulls Next and hands each
-// chunk over an unbuffered channel: one chunk in flight, so a slow client
-// slows the upstream read instead of filling memory, while the writer can
-// still ping an idle client.
+// it owns cancel and the stream. It calls Next itself: one chunk in flight,
+// so a slow client slows the upstream read instead of filling memory, and
+// no goroutine hand-off per chunk. A keep-alive timer pings a client whose
+// upstream has been silent for pingEvery (a write error is the only sign
+// that a client left); a failed ping cancels the request, which ends the
+// Next that is blocked on the upstream.
 func (s *Server) streamBody(st router.Stream, cancel context.CancelFunc, req *router.ChatRequest, rec *reqRecord) func(*bufio.Writer) {
 	return func(w *bufio.Writer) {
-		next := make(chan pulled)
-		done := make(chan struct{})
-		exited := make(chan struct{})
-		go func() {
-			defer close(exited)
-			defer func() {
-				if p := recover(); p != nil {
-					s.log.Error("panic in stream", slog.String("request_id", rec.requestID), slog.Any("err", p), slog.String("stack", stack()))
-					select {
-					case next <- pulled{err: &router.Error{Kind: router.KindInternal, Message: "internal error"}}:
-					case <-done:
-					}
-				}
-			}()
-			for {
-				ch, err := st.Next()
-				select {
-				case next <- pulled{ch, err}:
-				case <-done:
-					return
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
+		ka := newKeepAlive(w, cancel)
 		defer func() {
-			close(done)
-			cancel() // stops the upstream read the pump may be blocked in
-			<-exited
+			ka.stop() // before returning: fasthttp recycles w
+			cancel()  // stops the upstream
 			st.Close()
 			s.finish(rec)
 		}()
-		ping := time.NewTimer(pingEvery)
-		defer ping.Stop()
 		for {
-			select {
-			case <-ping.C:
-				if _, err := w.WriteString(": ping\n\n"); err != nil || w.Flush() != nil {
-					rec.setErr(&router.Error{Kind: router.KindCanceled, Message: "client closed the stream"})
+			c, err := s.next(st, rec)
+			if err != nil {
+				if ka.lost() {
+					rec.setErr(errClientGone())
 					return
 				}
-				ping.Reset(pingEvery)
-			case p := <-next:
-				if p.err != nil {
-					s.endStream(w, p.err, rec)
-					return
-				}
-				rec.chunk(p.c)
-				if p.c.UsageOnly && !req.IncludeUsage {
-					continue // asked upstream for budgets, not wanted by the client
-				}
-				if writeEvent(w, p.c.Data) != nil || w.Flush() != nil {
-					rec.setErr(&router.Error{Kind: router.KindCanceled, Message: "client closed the stream"})
-					return
-				}
-				ping.Reset(pingEvery)
+				ka.mu.Lock()
+				s.endStream(w, err, rec)
+				ka.mu.Unlock()
+				return
+			}
+			rec.chunk(c)
+			if c.UsageOnly && !req.IncludeUsage {
+				continue // asked upstream for budgets, not wanted by the client
+			}
+			if !ka.write(c.Data) {
+				rec.setErr(errClientGone())
+				return
 			}
 		}
 	}
+}
+
+func errClientGone() *router.Error {
+	return &router.Error{Kind: router.KindCanceled, Message: "client closed the stream"}
+}
+
+// next is st.Next with a panic turned into an internal error: the writer
+// runs on a goroutine of fasthttp's that has no recover.
+func (s *Server) next(st router.Stream, rec *reqRecord) (c *router.Chunk, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in stream", slog.String("request_id", rec.requestID), slog.Any("err", p), slog.String("stack", stack()))
+			c, err = nil, &router.Error{Kind: router.KindInternal, Message: "internal error"}
+		}
+	}()
+	return st.Next()
+}
+
+// keepAlive serialises the stream writer's events with the pings its timer
+// sends while the upstream is silent.
+type keepAlive struct {
+	mu     sync.Mutex
+	w      *bufio.Writer
+	t      *time.Timer
+	cancel context.CancelFunc
+	done   bool // the writer returned: w is no longer ours
+	gone   bool // a ping failed: the client left
+}
+
+func newKeepAlive(w *bufio.Writer, cancel context.CancelFunc) *keepAlive {
+	ka := &keepAlive{w: w, cancel: cancel}
+	ka.t = time.AfterFunc(pingEvery, ka.ping)
+	return ka
+}
+
+// write sends one event and re-arms the ping; false means the client left.
+func (ka *keepAlive) write(data []byte) bool {
+	ka.mu.Lock()
+	err := writeEvent(ka.w, data)
+	if err == nil {
+		err = ka.w.Flush()
+	}
+	ok := err == nil && !ka.gone
+	ka.mu.Unlock()
+	ka.t.Reset(pingEvery)
+	return ok
+}
+
+func (ka *keepAlive) ping() {
+	ka.mu.Lock()
+	defer ka.mu.Unlock()
+	if ka.done || ka.gone {
+		return
+	}
+	if _, err := ka.w.WriteString(": ping\n\n"); err != nil || ka.w.Flush() != nil {
+		ka.gone = true
+		ka.cancel() // ends the Next blocked on the silent upstream
+		return
+	}
+	ka.t.Reset(pingEvery)
+}
+
+func (ka *keepAlive) lost() bool {
+	ka.mu.Lock()
+	defer ka.mu.Unlock()
+	return ka.gone
+}
+
+func (ka *keepAlive) stop() {
+	ka.t.Stop()
+	ka.mu.Lock()
+	ka.done = true
+	ka.mu.Unlock()
 }
 
 func writeEvent(w *bufio.Writer, data []byte) error {

@@ -264,12 +264,20 @@ type RedisConfig struct {
 	// fail_closed (default) rejects them, fail_open serves them with
 	// in-process limits only.
 	OnError string `yaml:"on_error"`
+	// Prefix starts every key and channel this proxy uses, so that
+	// several proxy deployments (or test runs) can share one Redis
+	// database. Replicas that share budgets and cooldowns must use the
+	// same prefix. Letters, digits and "_.:-" only, at most 64: "{" and
+	// "}" would break the keys' Cluster hash tags. Default "llmproxy".
+	Prefix string `yaml:"prefix"`
 }
 
 // DatabaseConfig selects where the usage ledger is stored.
 type DatabaseConfig struct {
 	// URL is a PostgreSQL URL (postgres://user:pass@host:5432/db). Empty:
-	// a SQLite file under server.data_dir.
+	// a SQLite file under server.data_dir. To keep the ledger's tables in
+	// a schema of their own, create the schema and add
+	// ?search_path=<schema> to the URL.
 	URL Secret `yaml:"url"`
 }
 

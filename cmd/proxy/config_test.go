@@ -164,7 +164,7 @@ func TestFullConfig(t *testing.T) {
 	if c.Router != wantR {
 		t.Errorf("router = %+v; want %+v", c.Router, wantR)
 	}
-	if *c.Redis != (RedisConfig{URL: "redis://127.0.0.1:6379/0", OnError: "fail_open"}) {
+	if *c.Redis != (RedisConfig{URL: "redis://127.0.0.1:6379/0", OnError: "fail_open", Prefix: "llmproxy-full"}) {
 		t.Errorf("redis = %+v", *c.Redis)
 	}
 	if c.Database.URL.Value() != fullEnv["DATABASE_URL"] || c.Budget.Unpriced != "deny" {
@@ -192,7 +192,7 @@ redis: {url: "redis://localhost:6379"}
 		Router: RouterConfig{Strategy: "weighted", MaxAttempts: 3,
 			Breaker:  BreakerConfig{0.5, 10, sec(60), sec(30), 2},
 			Timeouts: TimeoutsConfig{sec(5), sec(30), sec(30), sec(600)}},
-		Redis:  &RedisConfig{URL: "redis://localhost:6379", OnError: "fail_closed"},
+		Redis:  &RedisConfig{URL: "redis://localhost:6379", OnError: "fail_closed", Prefix: "llmproxy"},
 		Budget: BudgetConfig{Unpriced: "allow"},
 	}
 	c.doc = nil

@@ -58,13 +58,21 @@ type routerE2E struct {
 func startRouterE2E(t *testing.T, strategy string) *routerE2E {
 	t.Helper()
 	a, b := newFakeUpstream(t), newFakeUpstream(t)
-	env := map[string]string{"A_URL": a.srv.URL, "B_URL": b.srv.URL}
-	cfg, err := ParseConfig([]byte(fmt.Sprintf(routerConfig, strategy)), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	e := startRouterProxy(t, fmt.Sprintf(routerConfig, strategy), map[string]string{"A_URL": a.srv.URL, "B_URL": b.srv.URL}, io.Discard)
+	e.a, e.b = a, b
+	return e
+}
+
+// startRouterProxy starts a proxy with config text (its ${NAME}s taken
+// from env), logging to logs; a and b are left for the caller to set.
+func startRouterProxy(t *testing.T, config string, env map[string]string, logs io.Writer) *routerE2E {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(config), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), reg)
+	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)), reg)
 	if err != nil {
 		t.Fatalf("buildServer: %v", err)
 	}
@@ -75,7 +83,7 @@ func startRouterE2E(t *testing.T, strategy string) *routerE2E {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	tr := &http.Transport{}
-	e := &routerE2E{a: a, b: b, srv: srv, url: "http://" + ln.Addr().String(), hc: &http.Client{Transport: tr}, reg: reg}
+	e := &routerE2E{srv: srv, url: "http://" + ln.Addr().String(), hc: &http.Client{Transport: tr}, reg: reg}
 	t.Cleanup(func() {
 		_ = srv.Shutdown(time.Second)
 		<-served

@@ -138,6 +138,7 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Redis != nil {
 		setDefault(&c.Redis.OnError, "fail_closed")
+		setDefault(&c.Redis.Prefix, "llmproxy")
 	}
 	setDefault(&c.Budget.Unpriced, "allow")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -72,13 +73,20 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
 	resp, err := s.router.Embed(ctx, req)
-	rec.modelUsed, rec.provider, rec.attempts = req.Target.Model, req.Target.Provider, 1
+	rec.modelUsed, rec.provider, rec.attempts = req.Target.Model, req.Target.Provider, req.Attempts
 	if err != nil {
+		setAttemptHeaders(c, req.Attempts, req.Target.Provider)
 		return err
 	}
 	rec.usage = resp.Usage
-	c.Set("x-llmproxy-model", req.Model+";upstream="+req.Target.Model)
+	alias := req.Model
+	if req.FallbackAlias != "" {
+		alias = req.FallbackAlias
+		c.Set("x-llmproxy-fallback-from", req.Model)
+	}
+	c.Set("x-llmproxy-model", alias+";upstream="+req.Target.Model)
 	c.Set("x-llmproxy-provider", req.Target.Provider)
+	c.Set("x-llmproxy-attempts", strconv.Itoa(req.Attempts))
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(resp.Data)
 }

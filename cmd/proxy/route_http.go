@@ -97,3 +97,16 @@ func (s *Server) explainHandler(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"object": "route.explain", "model": req.Model, "stream": req.Stream, "candidates": cands})
 }
+
+// setAttemptHeaders tells an operator what a failed request went through:
+// how many upstream calls the router made and the provider of the last.
+// Nothing is set when no call was made (the request was refused first).
+func setAttemptHeaders(c *fiber.Ctx, attempts int, provider string) {
+	if attempts == 0 {
+		return
+	}
+	c.Set("x-llmproxy-attempts", strconv.Itoa(attempts))
+	if provider != "" {
+		c.Set("x-llmproxy-provider", provider)
+	}
+}

@@ -316,6 +316,9 @@ func (v *validator) stores() {
 			v.add("redis.url", "%q is not a Redis URL; want redis://host:6379/0 or rediss://…", redactURL(r.URL))
 		}
 		v.oneOf("redis.on_error", "on_error", r.OnError, redisOnError)
+		if !validRedisPrefix(r.Prefix) {
+			v.add("redis.prefix", "%q is not a key prefix; want 1 to 64 letters, digits or \"_.:-\", such as \"llmproxy\"", r.Prefix)
+		}
 	}
 	if db := v.c.Database.URL.Value(); db != "" {
 		// The URL usually holds a password: never quote it.
@@ -324,6 +327,21 @@ func (v *validator) stores() {
 		}
 	}
 	v.oneOf("budget.unpriced", "unpriced policy", v.c.Budget.Unpriced, unpricedPolicies)
+}
+
+// validRedisPrefix reports whether p is 1 to 64 of [A-Za-z0-9_.:-]: no
+// braces, which would change the keys' Cluster hash tags, and nothing a
+// SCAN pattern treats as a wildcard.
+func validRedisPrefix(p string) bool {
+	if p == "" || len(p) > 64 {
+		return false
+	}
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.:-", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // redactURL hides any password in a URL that is about to be quoted in an

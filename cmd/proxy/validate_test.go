@@ -91,6 +91,7 @@ func TestParseConfigBroken(t *testing.T) {
 		{"on_error", validBase + "redis: {url: \"redis://h:6379\", on_error: ignore}\n", nil, `redis.on_error: unknown on_error "ignore" (want one of: fail_open, fail_closed)`},
 		{"redis url", validBase + "redis: {url: \"http://:pw@h\"}\n", nil, `redis.url: "http://:xxxxx@h" is not a Redis URL`},
 		{"redis url missing", validBase + "redis: {on_error: fail_open}\n", nil, `redis.url: "" is not a Redis URL`},
+		{"redis prefix", validBase + "redis: {url: \"redis://h:6379\", prefix: \"a{b}\"}\n", nil, `redis.prefix: "a{b}" is not a key prefix; want 1 to 64 letters, digits or "_.:-"`},
 		{"database url", validBase + "database: {url: \"${DB}\"}\n", map[string]string{"DB": "mysql://u:pw@h/db"}, "database.url: not a PostgreSQL URL (value not shown)"},
 		{"unpriced", validBase + "budget: {unpriced: maybe}\n", nil, `budget.unpriced: unknown unpriced policy "maybe" (want one of: allow, deny)`},
 	} {

@@ -56,7 +56,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	var rdb *redis.Client
 	var checks []readyCheck
 	if cfg.Redis != nil {
-		if rdb, err = redis.New(cfg.Redis.URL, "llmproxy"); err != nil {
+		if rdb, err = redis.New(cfg.Redis.URL, cfg.Redis.Prefix); err != nil {
 			return nil, err
 		}
 		checks = append(checks, redisCheck(rdb))
@@ -67,6 +67,9 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	defer func() {
 		if cd != nil && !built {
 			cd.Close()
+		}
+		if rdb != nil && !built {
+			rdb.Close()
 		}
 	}()
 	if rdb != nil {
@@ -102,6 +105,11 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	})
 	built = true
 	startRouterBackground(srv, cfg, cd, clients)
+	if rdb != nil {
+		// Last: streams settle their budgets in Redis until the drain ends,
+		// and the cooldown subscriber's own Close comes first.
+		srv.closers = append(srv.closers, func(context.Context) error { return rdb.Close() })
+	}
 	return srv, nil
 }
 

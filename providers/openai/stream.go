@@ -64,6 +64,7 @@ func (s *stream) Next() (*router.Chunk, error) {
 			continue
 		}
 		if bytes.Equal(ev.Data, doneMarker) {
+			s.drain()
 			return nil, s.fail(io.EOF)
 		}
 		ch, err := s.chunk(ev.Data)
@@ -96,6 +97,23 @@ func (s *stream) chunk(data []byte) (*router.Chunk, error) {
 		ch.UsageOnly = isEmptyArray(router.TopField(data, "choices"))
 	}
 	return ch, nil
+}
+
+// Bounds on reading what follows [DONE].
+const (
+	drainTimeout = 25 * time.Millisecond
+	drainMax     = 4 << 10
+)
+
+// drain reads the body to its end after [DONE] (normally only the chunked
+// terminator is left), so that net/http returns the connection to the
+// pool: a body abandoned before its end closes the connection, and then
+// every stream dials the upstream anew. It runs before Next reports the
+// end, because the callers cancel the request context as soon as it does.
+// An upstream that holds the body open is cut after drainTimeout.
+func (s *stream) drain() {
+	s.wd.arm(drainTimeout, errClosed)
+	_, _ = io.CopyN(io.Discard, s.body, drainMax)
 }
 
 // readError maps a decoder error to a *router.Error.
