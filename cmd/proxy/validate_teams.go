@@ -107,6 +107,9 @@ func (v *validator) downgrade(path string, r DowngradeRule, t TeamConfig, models
 		v.add(path+".to", "unknown model %q", r.To)
 	case r.To == r.From:
 		v.add(path+".to", "%q is the same as from", r.To)
+	case len(t.Models) > 0 && !slices.Contains(t.Models, r.To):
+		// A downgrade must not hand the team a model its allow-list hides.
+		v.add(path+".to", "%q is not in team %q's models allow-list", r.To, t.Name)
 	}
 	if _, ok := models[r.From]; r.From != "" && !ok {
 		v.add(path+".from", "unknown model %q", r.From)

@@ -82,6 +82,7 @@ func TestParseConfigBroken(t *testing.T) {
 		{"at_budget_used without budget", validBase + "    downgrade: [{at_budget_used: 0.5, to: demo-chat}]\n", nil, `teams[0].downgrade[0].at_budget_used: team "default" has no budget`},
 		{"downgrade to unknown", validBase + "    downgrade: [{max_prompt_tokens: 10, to: gpt-4o-mni}]\n", nil, `teams[0].downgrade[0].to: unknown model "gpt-4o-mni"`},
 		{"downgrade from unknown", validBase + "    downgrade: [{no_tools: true, from: gpt4, to: demo-chat}]\n", nil, `teams[0].downgrade[0].from: unknown model "gpt4"`},
+		{"downgrade outside allow-list", validBase + "    models: [gpt-4o-mini]\n    downgrade: [{no_tools: true, from: gpt-4o-mini, to: demo-chat}]\n", nil, `teams[0].downgrade[0].to: "demo-chat" is not in team "default"'s models allow-list`},
 		{"downgrade no trigger", validBase + "    downgrade: [{to: demo-chat}]\n", nil, "teams[0].downgrade[0]: no trigger"},
 		{"downgrade policy", validBase + "    downgrade_policy: maybe\n", nil, `teams[0].downgrade_policy: unknown downgrade policy "maybe" (want one of: keep, deny)`},
 		{"router strategy", validBase + "router: {strategy: random}\n", nil, `router.strategy: unknown strategy "random"`},
