@@ -112,7 +112,10 @@ func startRouterBackground(srv *Server, cfg *Config, cd *redis.Cooldowns, client
 		return
 	}
 	for _, p := range cfg.Providers {
-		if p.Type == "demo" || p.BaseURL == "" {
+		// GET {base_url}/models with a Bearer key is OpenAI's shape; other
+		// vendors list models elsewhere and authenticate differently, so
+		// they stay on passive health (live traffic) only.
+		if p.Type != "openai" || p.BaseURL == "" {
 			continue
 		}
 		pr := &prober{rt: srv.router, hc: clients[p.Name], log: srv.log, provider: p.Name, url: strings.TrimRight(p.BaseURL, "/") + "/models",
