@@ -233,7 +233,8 @@ type proxySpec struct {
 	logPath  string // proxy stdout (access log); empty discards it
 }
 
-// minimalConfig points one provider, model and team at the fake.
+// minimalConfig points one provider, model and team at the fake, with
+// pricing, a budget and rate limits on (metrics and the access log always are).
 const minimalConfig = `# Written by go run ./bench; removed when it exits.
 server:
   listen: %[1]s
@@ -249,9 +250,15 @@ models:
     deployments:
       - provider: up
         model: %[5]s
+    pricing: {input_per_mtok: 0.15, output_per_mtok: 0.60}
+    max_output_tokens: 1024
 teams:
+  # Budgets and rate limits are on, as users deploy it, with limits the
+  # load never reaches: the guard reserves, counts and settles every request.
   - name: t
     api_keys: [%[4]s]
+    rate_limit: {rpm: 100000000, tpm: 100000000000}
+    budget: {usd: 1000000000, period: month}
 `
 
 // startProxy writes the config, starts the proxy pinned to its core and
