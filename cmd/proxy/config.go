@@ -55,12 +55,12 @@ type ServerConfig struct {
 	// DrainTimeout is how long in-flight requests and streams may run after
 	// SIGTERM before they are cut. Default "30s".
 	DrainTimeout Duration `yaml:"drain_timeout"`
-	// ReadTimeout bounds reading one request (headers and body). Default 0:
-	// no limit. Responses have no write timeout, because that would cut
-	// long streams.
+	// ReadTimeout bounds reading one request (headers and body). Default
+	// "60s". Responses have no write timeout, because that would cut long
+	// streams.
 	ReadTimeout Duration `yaml:"read_timeout"`
-	// IdleTimeout closes keep-alive connections idle for this long.
-	// Default 0: the HTTP server's own default.
+	// IdleTimeout closes keep-alive connections idle for this long, so
+	// connections a burst opened do not pin memory forever. Default "120s".
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MasterKey guards the /admin endpoints (Authorization: Bearer <key>).
 	// Empty disables them. Normally "${LLMPROXY_MASTER_KEY}".

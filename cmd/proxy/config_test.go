@@ -184,7 +184,7 @@ redis: {url: "redis://localhost:6379"}
 `, nil)
 	sec := func(n int) Duration { return Duration(time.Duration(n) * time.Second) }
 	want := Config{
-		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 10 << 20, DrainTimeout: sec(30), DataDir: "./data", LogLevel: "info"},
+		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 10 << 20, DrainTimeout: sec(30), ReadTimeout: sec(60), IdleTimeout: sec(120), DataDir: "./data", LogLevel: "info"},
 		Providers: []ProviderConfig{{Name: "o", Type: "openai", BaseURL: "https://api.openai.com/v1", APIKey: "k",
 			Timeouts: TimeoutsConfig{sec(5), sec(30), sec(30), sec(600)}}},
 		Models: []ModelConfig{{Name: "m", Type: "chat", Deployments: []DeploymentConfig{{Provider: "o", Model: "x", Weight: 1}}}},
