@@ -1,17 +1,13 @@
 package anthropic
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
+	"llmproxy/providers/upstream"
 	"llmproxy/router"
 )
 
@@ -55,11 +51,11 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 	case status == http.StatusTooManyRequests:
 		e.Kind = router.KindUpstreamRateLimited
 		e.Message = fmt.Sprintf("provider %q is rate limited upstream", c.name)
-		e.RetryAfter = retryAfter(resp.Header, c.now())
+		e.RetryAfter = upstream.RetryAfter(resp.Header, c.now())
 	case status == statusOverloaded:
 		e.Kind = router.KindUpstream
 		e.Message = fmt.Sprintf("provider %q is overloaded upstream (HTTP 529)", c.name)
-		e.RetryAfter = retryAfter(resp.Header, c.now())
+		e.RetryAfter = upstream.RetryAfter(resp.Header, c.now())
 	case status == http.StatusGatewayTimeout:
 		e.Kind = router.KindUpstreamTimeout
 		e.Message = fmt.Sprintf("provider %q timed out upstream (HTTP %d)", c.name, status)
@@ -72,7 +68,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 		// request.
 		e.Kind = router.KindInvalidRequest
 		e.Status = status
-		e.Message = c.redact(we.Message)
+		e.Message = c.up.Redact(we.Message)
 		if e.Message == "" {
 			e.Message = http.StatusText(status)
 		}
@@ -83,7 +79,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 		}
 	}
 	if shaped {
-		e.Err = fmt.Errorf("upstream status %d type=%q request_id=%q: %s", status, we.Type, reqID, c.redact(we.Message))
+		e.Err = fmt.Errorf("upstream status %d type=%q request_id=%q: %s", status, we.Type, reqID, c.up.Redact(we.Message))
 	} else {
 		e.Err = fmt.Errorf("upstream status %d with a non-Anthropic body (%d bytes)", status, len(raw))
 	}
@@ -96,7 +92,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 func (c *Client) eventError(raw []byte) *router.Error {
 	var we wireError
 	_ = json.Unmarshal(raw, &we) // a bad shape leaves the fallback message
-	msg := c.redact(we.Message)
+	msg := c.up.Redact(we.Message)
 	if msg == "" {
 		msg = fmt.Sprintf("provider %q reported an error", c.name)
 	}
@@ -113,82 +109,4 @@ func parseWireError(raw []byte) (we wireError, requestID string, ok bool) {
 		return wireError{}, "", false
 	}
 	return *body.Error, body.RequestID, true
-}
-
-// retryAfter reads retry-after-ms and then Retry-After (Anthropic sends
-// seconds; an HTTP date is accepted too). It returns 0 when neither parses.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// transportError classifies a failed request or body read. cctx is the
-// per-call context, whose cause tells our timers and Close apart; parent is
-// the caller's.
-func (c *Client) transportError(cctx, parent context.Context, err error) *router.Error {
-	e := &router.Error{Provider: c.name, Err: c.scrub(err)}
-	cause := context.Cause(cctx)
-	switch {
-	case errors.Is(cause, errFirstToken), errors.Is(cause, errIdle):
-		e.Kind = router.KindUpstreamTimeout
-		e.Message = fmt.Sprintf("provider %q timed out", c.name)
-		if !errors.Is(err, cause) {
-			e.Err = fmt.Errorf("%w: %w", cause, e.Err)
-		}
-	case errors.Is(cause, errClosed):
-		e.Kind = router.KindCanceled
-		e.Message = "stream closed"
-	case errors.Is(parent.Err(), context.Canceled):
-		e.Kind = router.KindCanceled
-		e.Message = "request canceled"
-	case errors.Is(parent.Err(), context.DeadlineExceeded), isTimeout(err):
-		e.Kind = router.KindUpstreamTimeout
-		e.Message = fmt.Sprintf("provider %q timed out", c.name)
-	default:
-		e.Kind = router.KindUpstream
-		e.Message = fmt.Sprintf("provider %q could not be reached", c.name)
-	}
-	return e
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func (c *Client) malformed(what string, err error) *router.Error {
-	return &router.Error{Kind: router.KindUpstream, Provider: c.name,
-		Message: fmt.Sprintf("provider %q sent a malformed %s", c.name, what), Err: c.scrub(err)}
-}
-
-// scrub drops the API key from an error's text; the common case keeps the
-// original error so errors.Is still works.
-func (c *Client) scrub(err error) error {
-	if err == nil || c.key == "" || !strings.Contains(err.Error(), c.key) {
-		return err
-	}
-	return errors.New(c.redact(err.Error()))
-}
-
-func (c *Client) redact(s string) string {
-	if c.key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.key, "[redacted]")
 }

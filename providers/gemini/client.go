@@ -1,13 +1,11 @@
 package gemini
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/tiktoken-go/tokenizer"
 
+	"llmproxy/providers/upstream"
 	"llmproxy/router"
 )
 
@@ -45,14 +44,12 @@ type Config struct {
 
 // Client calls the Gemini API. It is safe for concurrent use.
 type Client struct {
-	name    string
-	key     string
-	root    string // BaseURL + "/" + version
-	headers map[string]string
-	hc      *http.Client
-	now     func() time.Time
-	newID   func() string
-	codec   tokenizer.Codec
+	name  string
+	up    upstream.Client
+	root  string // BaseURL + "/" + version
+	now   func() time.Time
+	newID func() string
+	codec tokenizer.Codec
 }
 
 var (
@@ -82,8 +79,11 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gemini provider %q: tokenizer: %w", cfg.Name, err)
 	}
-	return &Client{name: cfg.Name, key: cfg.APIKey, root: strings.TrimRight(base, "/") + "/" + version,
-		headers: cfg.Headers, hc: hc, now: time.Now, newID: randomID, codec: codec}, nil
+	c := &Client{name: cfg.Name, root: strings.TrimRight(base, "/") + "/" + version,
+		now: time.Now, newID: randomID, codec: codec}
+	c.up = upstream.Client{Name: cfg.Name, Key: cfg.APIKey, HTTP: hc, Headers: cfg.Headers, Status: c.statusError,
+		Pinned: map[string]string{"x-goog-api-key": cfg.APIKey}}
+	return c, nil
 }
 
 // modelURL is the method URL for a model: "gemini-2.5-flash" becomes
@@ -105,52 +105,30 @@ func (c *Client) Chat(ctx context.Context, req *router.ChatRequest) (router.Stre
 	if err != nil {
 		return nil, withProvider(err, c.name)
 	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	wd := newWatchdog(cancel)
-	wd.arm(req.Timeouts.FirstToken, errFirstToken)
-	release := func() {
-		wd.stop()
-		cancel(errClosed)
-	}
+	call := c.up.Start(ctx, req.Timeouts.FirstToken)
 	u := c.modelURL(req.Target.Model, "generateContent")
 	if req.Stream {
 		u = c.modelURL(req.Target.Model, "streamGenerateContent") + "?alt=sse"
 	}
-	resp, err := c.post(cctx, u, body, req.Stream)
+	resp, err := call.Post(u, body, req.Stream)
 	if err != nil {
-		release()
-		return nil, c.transportError(cctx, ctx, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		e := c.statusError(resp)
-		resp.Body.Close()
-		release()
-		return nil, e
+		return nil, err
 	}
 	meta := replyMeta{ID: "chatcmpl-" + c.newID(), Created: c.now().Unix(), Model: req.Target.Model}
 	estimate := c.estimator(req)
 	if req.Stream {
-		return newStream(c, cctx, ctx, cancel, wd, resp.Body, req.Timeouts.Idle, newDecoder(meta, estimate, c.eventError)), nil
+		return c.stream(call, resp.Body, req.Timeouts.Idle, newDecoder(meta, estimate, c.eventError)), nil
 	}
-	defer release()
-	raw, err := c.readBody(cctx, ctx, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	ch, err := c.wholeChunk(raw, meta, estimate)
-	if err != nil {
-		return nil, err
-	}
-	return &whole{chunk: ch}, nil
+	return call.Reply(resp, maxBody, false, func(raw []byte) (*router.Chunk, error) {
+		return c.wholeChunk(raw, meta, estimate)
+	})
 }
 
 // wholeChunk translates a plain reply into its one Chunk.
 func (c *Client) wholeChunk(raw []byte, meta replyMeta, estimate func(string) router.Usage) (*router.Chunk, error) {
 	var r genResponse
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, &router.Error{Kind: router.KindUpstream, Provider: c.name,
-			Message: fmt.Sprintf("provider %q sent a malformed reply", c.name), Err: err}
+		return nil, c.up.Malformed("reply", err)
 	}
 	if r.Error != nil {
 		return nil, c.eventError(r.Error)
@@ -188,39 +166,6 @@ func (c *Client) count(s string) int {
 	return n
 }
 
-// post builds a fresh upstream request; nothing from the client's HTTP
-// request is forwarded.
-func (c *Client) post(ctx context.Context, u string, body []byte, stream bool) (*http.Response, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range c.headers {
-		hr.Header.Set(k, v)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Accept", "application/json")
-	if stream {
-		hr.Header.Set("Accept", "text/event-stream")
-	}
-	if c.key != "" {
-		hr.Header.Set("x-goog-api-key", c.key)
-	}
-	return c.hc.Do(hr)
-}
-
-func (c *Client) readBody(cctx, parent context.Context, r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxBody+1))
-	if err != nil {
-		return nil, c.transportError(cctx, parent, err)
-	}
-	if len(b) > maxBody {
-		return nil, &router.Error{Kind: router.KindUpstream, Provider: c.name,
-			Message: fmt.Sprintf("provider %q sent a reply larger than %d bytes", c.name, maxBody)}
-	}
-	return b, nil
-}
-
 // withProvider stamps a translation error with the provider's name.
 func withProvider(err error, name string) error {
 	if e, ok := err.(*router.Error); ok && e.Provider == "" {
@@ -234,19 +179,3 @@ func randomID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b[:])
 }
-
-// whole is the one-chunk Stream of a plain reply.
-type whole struct {
-	chunk *router.Chunk
-	done  bool
-}
-
-func (w *whole) Next() (*router.Chunk, error) {
-	if w.done {
-		return nil, io.EOF
-	}
-	w.done = true
-	return w.chunk, nil
-}
-
-func (w *whole) Close() error { return nil }

@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -71,17 +69,12 @@ func (c *Client) embedBatch(ctx context.Context, model string, texts []string, d
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(errClosed)
-	resp, err := c.post(cctx, c.modelURL(model, "batchEmbedContents"), body, false)
+	call := c.up.Start(ctx, 0)
+	resp, err := call.Post(c.modelURL(model, "batchEmbedContents"), body, false)
 	if err != nil {
-		return nil, c.transportError(cctx, ctx, err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, c.statusError(resp)
-	}
-	raw, err := c.readBody(cctx, ctx, resp.Body)
+	raw, err := call.Read(resp, maxBody)
 	if err != nil {
 		return nil, err
 	}
@@ -91,8 +84,7 @@ func (c *Client) embedBatch(ctx context.Context, model string, texts []string, d
 		} `json:"embeddings"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil || len(out.Embeddings) != len(texts) {
-		return nil, &router.Error{Kind: router.KindUpstream, Provider: c.name,
-			Message: fmt.Sprintf("provider %q sent a malformed embeddings reply", c.name), Err: err}
+		return nil, c.up.Malformed("embeddings reply", err)
 	}
 	vs := make([][]float32, len(texts))
 	for i, e := range out.Embeddings {

@@ -1,12 +1,9 @@
 package gemini
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -26,14 +23,6 @@ type googleError struct {
 	Status  string            `json:"status"`
 	Details []json.RawMessage `json:"details"`
 }
-
-// Cancel causes, so a failed read can tell our timers and Close from the
-// client leaving.
-var (
-	errFirstToken = errors.New("gemini: no first chunk within the first-token timeout")
-	errIdle       = errors.New("gemini: upstream silent for longer than the idle timeout")
-	errClosed     = errors.New("gemini: stream closed")
-)
 
 // parseGoogleError reads an error body. Google wraps it in an array when
 // the request was a stream without alt=sse; both forms are accepted.
@@ -59,7 +48,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 	ge, shaped := parseGoogleError(raw)
 	e := &router.Error{Provider: c.name}
 	if shaped {
-		e.Err = fmt.Errorf("upstream status %d %s reason=%q: %s", status, ge.Status, reason(ge), c.redact(ge.Message))
+		e.Err = fmt.Errorf("upstream status %d %s reason=%q: %s", status, ge.Status, reason(ge), c.up.Redact(ge.Message))
 	} else {
 		e.Err = fmt.Errorf("upstream status %d with a non-Google body (%d bytes)", status, len(raw))
 	}
@@ -92,7 +81,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 		// the client sees Google's status and message to fix it.
 		e.Kind = router.KindInvalidRequest
 		e.Status = status
-		e.Message = c.redact(ge.Message)
+		e.Message = c.up.Redact(ge.Message)
 		if e.Message == "" {
 			e.Message = http.StatusText(status)
 		}
@@ -108,7 +97,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 // eventError is an error event inside a 200 stream. Bytes may already
 // have reached the client, so it is always KindUpstream.
 func (c *Client) eventError(ge *googleError) error {
-	msg := c.redact(ge.Message)
+	msg := c.up.Redact(ge.Message)
 	if msg == "" {
 		msg = fmt.Sprintf("provider %q reported an error", c.name)
 	}
@@ -177,49 +166,4 @@ func retryAfterHeader(h http.Header, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// transportError classifies a failed request or body read. cctx is the
-// per-call context, whose cause tells our timers and Close apart; parent is
-// the caller's.
-func (c *Client) transportError(cctx, parent context.Context, err error) *router.Error {
-	e := &router.Error{Provider: c.name, Err: c.scrub(err)}
-	cause := context.Cause(cctx)
-	switch {
-	case errors.Is(cause, errFirstToken), errors.Is(cause, errIdle):
-		e.Kind = router.KindUpstreamTimeout
-		e.Message = fmt.Sprintf("provider %q timed out", c.name)
-		e.Err = fmt.Errorf("%w: %w", cause, e.Err)
-	case errors.Is(cause, errClosed):
-		e.Kind, e.Message = router.KindCanceled, "stream closed"
-	case errors.Is(parent.Err(), context.Canceled):
-		e.Kind, e.Message = router.KindCanceled, "request canceled"
-	case errors.Is(parent.Err(), context.DeadlineExceeded), isTimeout(err):
-		e.Kind = router.KindUpstreamTimeout
-		e.Message = fmt.Sprintf("provider %q timed out", c.name)
-	default:
-		e.Kind = router.KindUpstream
-		e.Message = fmt.Sprintf("provider %q could not be reached", c.name)
-	}
-	return e
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// scrub drops the API key from an error's text.
-func (c *Client) scrub(err error) error {
-	if err == nil || c.key == "" || !strings.Contains(err.Error(), c.key) {
-		return err
-	}
-	return errors.New(c.redact(err.Error()))
-}
-
-func (c *Client) redact(s string) string {
-	if c.key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.key, "[redacted]")
 }

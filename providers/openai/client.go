@@ -1,16 +1,14 @@
 package openai
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"llmproxy/providers/upstream"
 	"llmproxy/router"
 )
 
@@ -50,19 +48,15 @@ type Config struct {
 // Client calls one OpenAI-compatible upstream. It is safe for concurrent
 // use.
 type Client struct {
-	name      string
-	key       string
-	chatURL   string
-	embedURL  string
-	headers   map[string]string
-	needsKey  bool // empty key against api.openai.com: fail without a call
-	hc        *http.Client
-	now       func() time.Time
-	maxChat   int64
-	maxEmbed  int64
-	authName  string
-	authValue string
-	urlFor    func(path, model string) string
+	name     string
+	up       upstream.Client
+	chatURL  string
+	embedURL string
+	needsKey bool // empty key against api.openai.com: fail without a call
+	now      func() time.Time
+	maxChat  int64
+	maxEmbed int64
+	urlFor   func(path, model string) string
 }
 
 var (
@@ -83,95 +77,58 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	c := &Client{
 		name:     cfg.Name,
-		key:      cfg.APIKey,
 		chatURL:  base + "/chat/completions",
 		embedURL: base + "/embeddings",
-		headers:  cfg.Headers,
 		needsKey: cfg.APIKey == "" && strings.EqualFold(u.Hostname(), "api.openai.com"),
-		hc:       hc,
 		now:      time.Now,
 		maxChat:  maxChatBody,
 		maxEmbed: maxEmbedBody,
-		authName: "Authorization",
 		urlFor:   cfg.URL,
 	}
+	c.up = upstream.Client{Name: cfg.Name, Key: cfg.APIKey, HTTP: hc, Headers: cfg.Headers, Status: c.statusError}
 	switch {
 	case cfg.APIKey != "" && cfg.AuthHeader != "":
-		c.authName, c.authValue = cfg.AuthHeader, cfg.APIKey
+		c.up.Pinned = map[string]string{cfg.AuthHeader: cfg.APIKey}
 	case cfg.APIKey != "":
-		c.authValue = "Bearer " + cfg.APIKey
+		c.up.Pinned = map[string]string{"Authorization": "Bearer " + cfg.APIKey}
 	}
 	return c, nil
 }
 
 // Chat sends one chat completion. For a streamed request it returns once
 // the upstream's headers arrive; for a plain one it reads the whole reply
-// and returns a one-chunk Stream. Both are bounded by req.Timeouts.
+// and returns a one-chunk Stream. Both are bounded by req.Timeouts: one
+// timer covers the whole attempt, FirstToken until the first event (for a
+// plain reply, until the reply is read), then Idle between events.
 func (c *Client) Chat(ctx context.Context, req *router.ChatRequest) (router.Stream, error) {
 	if c.needsKey {
-		return nil, c.noKey()
+		return nil, c.up.MissingKey()
 	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	wd := newWatchdog(cancel)
-	// One timer covers the whole attempt: FirstToken until the first event
-	// (for a plain reply, until the reply is read), then Idle between events.
-	wd.arm(req.Timeouts.FirstToken, errFirstToken)
-	release := func() {
-		wd.stop()
-		cancel(errClosed)
-	}
-	fail := func(err error) (router.Stream, error) {
-		release()
+	call := c.up.Start(ctx, req.Timeouts.FirstToken)
+	resp, err := call.Post(c.endpoint(c.chatURL, "/chat/completions", req.Target.Model), chatBody(req), req.Stream)
+	if err != nil {
 		return nil, err
 	}
-	resp, err := c.post(cctx, c.endpoint(c.chatURL, "/chat/completions", req.Target.Model), chatBody(req), req.Stream)
-	if err != nil {
-		return fail(c.transportError(cctx, ctx, err))
-	}
-	if resp.StatusCode/100 != 2 {
-		e := c.statusError(resp)
-		resp.Body.Close()
-		return fail(e)
-	}
-	if !req.Stream || isJSON(resp.Header.Get("Content-Type")) {
+	if !req.Stream || upstream.IsJSON(resp) {
 		// Some compatible servers answer a stream request that fails early
 		// with a JSON body and status 200; wholeChunk reports its error.
-		body, err := c.readBody(cctx, ctx, resp.Body, c.maxChat)
-		resp.Body.Close()
-		if err != nil {
-			return fail(err)
-		}
-		ch, err := c.wholeChunk(body)
-		if err == nil && req.Stream {
-			err = &router.Error{Kind: router.KindUpstream, Provider: c.name,
-				Message: fmt.Sprintf("provider %q answered a stream request without streaming", c.name)}
-		}
-		if err != nil {
-			return fail(err)
-		}
-		release() // the reply is complete: nothing left to time or cancel
-		return &whole{chunk: ch}, nil
+		return call.Reply(resp, c.maxChat, req.Stream, c.wholeChunk)
 	}
-	return newStream(c, cctx, ctx, cancel, wd, resp.Body, req.Timeouts.Idle), nil
+	return c.stream(call, resp.Body, req.Timeouts.Idle), nil
 }
 
 // Embed forwards an embeddings call with only "model" rewritten; the
 // client's encoding_format and dimensions pass through untouched.
 func (c *Client) Embed(ctx context.Context, req *router.EmbedRequest) (*router.EmbedResponse, error) {
 	if c.needsKey {
-		return nil, c.noKey()
+		return nil, c.up.MissingKey()
 	}
-	cctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(errClosed)
-	resp, err := c.post(cctx, c.endpoint(c.embedURL, "/embeddings", req.Target.Model), embedBody(req), false)
+	call := c.up.Start(ctx, 0)
+	resp, err := call.Post(c.endpoint(c.embedURL, "/embeddings", req.Target.Model), embedBody(req), false)
 	if err != nil {
-		return nil, c.transportError(cctx, ctx, err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return nil, c.statusError(resp)
-	}
-	body, err := c.readBody(cctx, ctx, resp.Body, c.maxEmbed)
+	body, err := call.Read(resp, c.maxEmbed)
 	if err != nil {
 		return nil, err
 	}
@@ -182,29 +139,6 @@ func (c *Client) Embed(ctx context.Context, req *router.EmbedRequest) (*router.E
 	return &router.EmbedResponse{Data: body, Usage: u}, nil
 }
 
-// post builds a fresh upstream request: nothing from the client's HTTP
-// request is forwarded, so its auth, OpenAI-Organization or X-Stainless-*
-// headers can never reach the upstream.
-func (c *Client) post(ctx context.Context, u string, body []byte, stream bool) (*http.Response, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range c.headers {
-		hr.Header.Set(k, v)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	if stream {
-		hr.Header.Set("Accept", "text/event-stream")
-	} else {
-		hr.Header.Set("Accept", "application/json")
-	}
-	if c.authValue != "" {
-		hr.Header.Set(c.authName, c.authValue)
-	}
-	return c.hc.Do(hr)
-}
-
 // endpoint is the URL for an API path: fixed (BaseURL + path) unless
 // Config.URL builds it per model.
 func (c *Client) endpoint(fixed, path, model string) string {
@@ -213,45 +147,3 @@ func (c *Client) endpoint(fixed, path, model string) string {
 	}
 	return fixed
 }
-
-// readBody reads a whole response body, at most limit bytes.
-func (c *Client) readBody(cctx, parent context.Context, r io.Reader, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, c.transportError(cctx, parent, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, &router.Error{Kind: router.KindUpstream, Provider: c.name,
-			Message: fmt.Sprintf("provider %q sent a reply larger than %d bytes", c.name, limit)}
-	}
-	return body, nil
-}
-
-func (c *Client) noKey() *router.Error {
-	return &router.Error{Kind: router.KindUpstream, Provider: c.name,
-		Message: fmt.Sprintf("provider %q has no API key configured", c.name)}
-}
-
-func isJSON(contentType string) bool {
-	return strings.HasPrefix(strings.TrimSpace(contentType), "application/json")
-}
-
-// whole is the one-chunk Stream of a plain reply.
-type whole struct {
-	chunk *router.Chunk
-	done  bool
-}
-
-func (w *whole) Next() (*router.Chunk, error) {
-	if w.done {
-		return nil, io.EOF
-	}
-	w.done = true
-	return w.chunk, nil
-}
-
-func (w *whole) Close() error { return nil }
-
-// errClosed is the cancel cause when we end an attempt ourselves, so a
-// late read error is not mistaken for a client cancel or a timeout.
-var errClosed = errors.New("openai: stream closed")

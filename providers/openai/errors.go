@@ -1,17 +1,12 @@
 package openai
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
+	"llmproxy/providers/upstream"
 	"llmproxy/router"
 )
 
@@ -46,7 +41,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 	case status == http.StatusTooManyRequests:
 		e.Kind = router.KindUpstreamRateLimited
 		e.Message = fmt.Sprintf("provider %q is rate limited upstream", c.name)
-		e.RetryAfter = retryAfter(resp.Header, c.now())
+		e.RetryAfter = upstream.RetryAfter(resp.Header, c.now())
 	case status == http.StatusGatewayTimeout:
 		e.Kind = router.KindUpstreamTimeout
 		e.Message = fmt.Sprintf("provider %q timed out upstream (HTTP %d)", c.name, status)
@@ -61,14 +56,14 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 		// model_not_found or 400 context_length_exceeded.
 		e.Kind = router.KindInvalidRequest
 		e.Status = status
-		e.Message = c.redact(we.Message)
+		e.Message = c.up.Redact(we.Message)
 		if e.Message == "" {
 			e.Message = http.StatusText(status)
 		}
 		e.Type, e.Param, e.Code = we.Type, rawText(we.Param), rawText(we.Code)
 	}
 	if shaped {
-		e.Err = fmt.Errorf("upstream status %d type=%q code=%q: %s", status, we.Type, rawText(we.Code), c.redact(we.Message))
+		e.Err = fmt.Errorf("upstream status %d type=%q code=%q: %s", status, we.Type, rawText(we.Code), c.up.Redact(we.Message))
 	} else {
 		e.Err = fmt.Errorf("upstream status %d with a non-OpenAI body (%d bytes)", status, len(raw))
 	}
@@ -81,7 +76,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 func (c *Client) eventError(raw []byte) *router.Error {
 	var we wireError
 	_ = json.Unmarshal(raw, &we) // a bad shape leaves the fallback message
-	msg := c.redact(we.Message)
+	msg := c.up.Redact(we.Message)
 	if msg == "" {
 		msg = fmt.Sprintf("provider %q reported an error", c.name)
 	}
@@ -109,80 +104,4 @@ func rawText(raw json.RawMessage) string {
 		return s
 	}
 	return string(raw)
-}
-
-// retryAfter reads retry-after-ms (OpenAI's, in milliseconds) and then
-// Retry-After, in seconds or as an HTTP date: the order the official SDKs
-// use. It returns 0 when neither parses.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// transportError classifies a failed request or body read. cctx is the
-// per-call context, whose cause tells our timers and Close apart; parent is
-// the caller's.
-func (c *Client) transportError(cctx, parent context.Context, err error) *router.Error {
-	e := &router.Error{Provider: c.name, Err: c.scrub(err)}
-	cause := context.Cause(cctx)
-	switch {
-	case errors.Is(cause, errFirstToken), errors.Is(cause, errIdle):
-		e.Kind = router.KindUpstreamTimeout
-		e.Message = fmt.Sprintf("provider %q timed out", c.name)
-		if !errors.Is(err, cause) { // net/http may already return the cause
-			e.Err = fmt.Errorf("%w: %w", cause, e.Err)
-		}
-	case errors.Is(cause, errClosed):
-		e.Kind = router.KindCanceled
-		e.Message = "stream closed"
-	case errors.Is(parent.Err(), context.Canceled):
-		e.Kind = router.KindCanceled
-		e.Message = "request canceled"
-	case errors.Is(parent.Err(), context.DeadlineExceeded), isTimeout(err):
-		// The caller's deadline, or the transport's dial/header timeout.
-		e.Kind = router.KindUpstreamTimeout
-		e.Message = fmt.Sprintf("provider %q timed out", c.name)
-	default:
-		e.Kind = router.KindUpstream
-		e.Message = fmt.Sprintf("provider %q could not be reached", c.name)
-	}
-	return e
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// scrub drops the API key from an error's text (a key pasted into a base
-// URL's query would otherwise reach the logs through *url.Error). The
-// common case keeps the original error so errors.Is still works.
-func (c *Client) scrub(err error) error {
-	if err == nil || c.key == "" || !strings.Contains(err.Error(), c.key) {
-		return err
-	}
-	return errors.New(c.redact(err.Error()))
-}
-
-func (c *Client) redact(s string) string {
-	if c.key == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.key, "[redacted]")
 }

@@ -3,7 +3,6 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 
 	"llmproxy/router"
 )
@@ -55,14 +54,14 @@ func parseUsage(raw []byte) (*router.Usage, error) {
 // only usage and model; Data is the upstream body verbatim.
 func (c *Client) wholeChunk(body []byte) (*router.Chunk, error) {
 	if !json.Valid(body) {
-		return nil, c.malformed("reply", nil)
+		return nil, c.up.Malformed("reply", nil)
 	}
 	if e := router.TopField(body, "error"); isObject(e) {
 		return nil, c.eventError(e)
 	}
 	u, err := parseUsage(router.TopField(body, "usage"))
 	if err != nil {
-		return nil, c.malformed("usage", err)
+		return nil, c.up.Malformed("usage", err)
 	}
 	return &router.Chunk{Data: body, Whole: true, Usage: u, Model: modelName(router.TopField(body, "model"), "")}, nil
 }
@@ -70,14 +69,14 @@ func (c *Client) wholeChunk(body []byte) (*router.Chunk, error) {
 // embedUsage reads the usage of an embeddings list.
 func (c *Client) embedUsage(body []byte) (router.Usage, error) {
 	if !json.Valid(body) {
-		return router.Usage{}, c.malformed("embeddings reply", nil)
+		return router.Usage{}, c.up.Malformed("embeddings reply", nil)
 	}
 	if e := router.TopField(body, "error"); isObject(e) {
 		return router.Usage{}, c.eventError(e)
 	}
 	u, err := parseUsage(router.TopField(body, "usage"))
 	if err != nil {
-		return router.Usage{}, c.malformed("usage", err)
+		return router.Usage{}, c.up.Malformed("usage", err)
 	}
 	if u == nil {
 		return router.Usage{}, nil
@@ -113,9 +112,4 @@ func isEmptyArray(raw []byte) bool {
 		return true
 	}
 	return raw[0] == '[' && len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0
-}
-
-func (c *Client) malformed(what string, err error) *router.Error {
-	return &router.Error{Kind: router.KindUpstream, Provider: c.name,
-		Message: fmt.Sprintf("provider %q sent a malformed %s", c.name, what), Err: err}
 }

@@ -1,0 +1,112 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"llmproxy/router"
+)
+
+// Cancel causes of the per-call context. The watchdog sets the first two;
+// ErrClosed is the cause when we end an attempt ourselves, so a late read
+// error is not mistaken for a client cancel or a timeout.
+var (
+	ErrFirstToken = errors.New("upstream: no first event within the first-token timeout")
+	ErrIdle       = errors.New("upstream: silent for longer than the idle timeout")
+	ErrClosed     = errors.New("upstream: stream closed")
+)
+
+// TransportError classifies a failed request or body read. cctx is the
+// per-call context, whose cause tells our timers and Close apart; parent is
+// the caller's.
+func (c *Client) TransportError(cctx, parent context.Context, err error) *router.Error {
+	e := &router.Error{Provider: c.Name, Err: c.Scrub(err)}
+	cause := context.Cause(cctx)
+	switch {
+	case errors.Is(cause, ErrFirstToken), errors.Is(cause, ErrIdle):
+		e.Kind = router.KindUpstreamTimeout
+		e.Message = fmt.Sprintf("provider %q timed out", c.Name)
+		if !errors.Is(err, cause) { // net/http may already return the cause
+			e.Err = fmt.Errorf("%w: %w", cause, e.Err)
+		}
+	case errors.Is(cause, ErrClosed):
+		e.Kind, e.Message = router.KindCanceled, "stream closed"
+	case errors.Is(parent.Err(), context.Canceled):
+		e.Kind, e.Message = router.KindCanceled, "request canceled"
+	case errors.Is(parent.Err(), context.DeadlineExceeded), isTimeout(err):
+		// The caller's deadline, or the transport's dial/header timeout.
+		e.Kind = router.KindUpstreamTimeout
+		e.Message = fmt.Sprintf("provider %q timed out", c.Name)
+	default:
+		e.Kind = router.KindUpstream
+		e.Message = fmt.Sprintf("provider %q could not be reached", c.Name)
+	}
+	return e
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Malformed is the error for a reply or event the vendor decoder could not
+// read; what names it ("reply", "stream event", "usage").
+func (c *Client) Malformed(what string, err error) *router.Error {
+	return &router.Error{Kind: router.KindUpstream, Provider: c.Name,
+		Message: fmt.Sprintf("provider %q sent a malformed %s", c.Name, what), Err: c.Scrub(err)}
+}
+
+// MissingKey is the error for a provider that needs an API key and has
+// none: it fails without a call.
+func (c *Client) MissingKey() *router.Error {
+	return &router.Error{Kind: router.KindUpstream, Provider: c.Name,
+		Message: fmt.Sprintf("provider %q has no API key configured", c.Name)}
+}
+
+// Scrub drops the API key from an error's text (a key pasted into a base
+// URL's query would otherwise reach the logs through *url.Error). The
+// common case keeps the original error so errors.Is still works.
+func (c *Client) Scrub(err error) error {
+	if err == nil || c.Key == "" || !strings.Contains(err.Error(), c.Key) {
+		return err
+	}
+	return errors.New(c.Redact(err.Error()))
+}
+
+// Redact replaces the API key in s, for upstream text that may echo it.
+func (c *Client) Redact(s string) string {
+	if c.Key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.Key, "[redacted]")
+}
+
+// RetryAfter reads retry-after-ms (OpenAI's and Anthropic's, in
+// milliseconds) and then Retry-After, in seconds or as an HTTP date: the
+// order the official SDKs use. It returns 0 when neither parses.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
