@@ -3,8 +3,16 @@
 // and dollar budgets and rate limits. It runs after memory and RAG so it
 // counts the tokens they add, and settles in the Stream's Close.
 //
-// Admission (Guard.Middleware): the prompt is estimated with the
-// tokenizer (Counter) and the worst-case completion is max_completion_tokens
+// Admission (Guard.Middleware): the prompt is sized by an upper bound
+// that needs no tokenizer (PromptBound: text bytes, since a token is at
+// least one byte, plus the tokenizer's fixed costs), and counted exactly
+// with the tokenizer (Counter) only when a decision depends on it: the
+// ledger refuses or clamps the bound's reservation, a downgrade rule's
+// max_prompt_tokens or a context window lies below the bound, or the
+// router's plan could differ (router.ChatRequest.PromptTokensExact). The
+// bound over-reserves prompt tokens while a request is in flight, never
+// under-reserves, and settling replaces it by the real usage; see
+// admit.go. The worst-case completion is max_completion_tokens
 // or max_tokens, else max_output_tokens, else the alias's max_output_tokens,
 // else DefaultMaxCompletion (4096). The Ledger reserves the prompt plus
 // the largest completion cap that fits every bucket (team, key, model),
@@ -19,14 +27,19 @@
 // worth: KindRateLimited with RetryAfter.
 //
 // Inside a stream the output is counted chunk by chunk (content, refusal,
-// reasoning and tool-call text). A chunk that would take the output past
+// reasoning and tool-call text): by the byte length of those string
+// literals, found by scanning without decoding, while that bound stays
+// under the granted cap; once it would cross the cap, the text read so
+// far is tokenized once and every later chunk exactly, so the cut lands
+// within one chunk of the exact limit. A chunk that would take the output past
 // the granted cap is withheld, the upstream is closed, and the client gets
 // a finish_reason "length" chunk, the estimated usage (only if it asked
 // for usage) and, when the cap was the budget's, a KindBudgetExceeded error
 // event.
 //
 // Settling (Stream.Close, once): the upstream's usage when it sent one,
-// else the tokenizer's count of what was read, marked estimated — which
+// else the tokenizer's count of what was read (the stream keeps the raw
+// text for this), marked estimated — which
 // covers client disconnects, upstream errors mid-stream and cut streams.
 // It is priced by the deployment that served and settled under
 // context.WithoutCancel with a short timeout. A failed upstream call

@@ -80,6 +80,7 @@ type Guard struct {
 	now          func() time.Time
 	used         sync.Map // team → float64 share of budget used, last seen
 	lastWarn     atomic.Int64
+	bufs         sync.Pool // *[]byte: streams' output text
 }
 
 // NewGuard checks opts and builds a Guard.
@@ -160,16 +161,19 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	id, _ := router.IdentityFrom(ctx)
 	tp := g.teams[id.Team]
 	if tp == nil && g.models[req.Model].RateLimit == nil && !g.denyUnpriced {
-		return next.Serve(ctx, req) // nothing to enforce: the near-free path
+		// Nothing to enforce: the near-free path. The bound still spares
+		// the router its own tokenizer run.
+		p := newPromptCount(g.counter, req.Model, req.Body)
+		setPrompt(req, p)
+		return next.Serve(ctx, req)
 	}
 	if req.Meta == nil {
 		req.Meta = &router.Meta{}
 	}
 	meta := req.Meta
-	info := g.counter.Inspect(req.Model, req.Body)
-	req.PromptTokens = info.Tokens // the router plans on it instead of counting again
+	p := newPromptCount(g.counter, req.Model, req.Body)
 	if tp != nil && len(tp.Downgrade) > 0 {
-		if err := g.downgrade(ctx, req, tp, id.Team, info, meta); err != nil {
+		if err := g.downgrade(ctx, req, tp, id.Team, p, meta); err != nil {
 			return nil, err
 		}
 	}
@@ -177,8 +181,12 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	if g.denyUnpriced && known && !mp.Priced {
 		return nil, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}
 	}
-	r, clientCap := g.reservation(req, tp, id, mp, info)
-	gr, led, err := g.reserve(ctx, r)
+	r, clientCap := g.reservation(req, tp, id, mp, p)
+	if !p.Exact && tp != nil && tp.Budget != nil && g.tight(id.Team, &r) {
+		p.exact()
+		r.Prompt = promptAmount(p.Tokens, mp.Price)
+	}
+	gr, led, err := g.admit(ctx, &r, p, mp.Price)
 	if err != nil {
 		return nil, g.refusal(err, meta)
 	}
@@ -200,6 +208,7 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 			meta.MaxTokensClamped = int(gr.Completion)
 		}
 	}
+	setPrompt(req, p) // the router plans on it instead of counting again
 	st, err := next.Serve(ctx, req)
 	if err != nil {
 		g.settle(ctx, led, r, Amount{}) // nothing was billed: release it all
@@ -207,12 +216,22 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	}
 	return &guardedStream{g: g, ctx: ctx, inner: st, req: req, alias: req.Model, led: led, res: r,
 		limit: gr.Completion, enforce: budgeted, budgetCut: gr.Completion < r.MaxCompletion,
-		prompt: info.Tokens, price: mp.Price}, nil
+		prompt: p, price: mp.Price, buf: g.buffer()}, nil
+}
+
+// setPrompt hands the router the best count known and, while that is the
+// bound, the exact count on demand.
+func setPrompt(req *router.ChatRequest, p *promptCount) {
+	req.PromptTokens, req.PromptTokensExact = p.Tokens, nil
+	if !p.Exact {
+		req.PromptTokensExact = p.exact
+	}
 }
 
 // reservation builds the request's reservation and returns the client's
-// own completion cap (0: none).
-func (g *Guard) reservation(req *router.ChatRequest, tp *TeamPolicy, id router.Identity, mp ModelPolicy, info PromptInfo) (Reservation, int) {
+// own completion cap (0: none). Its prompt is p's bound unless the
+// context window needed the exact count.
+func (g *Guard) reservation(req *router.ChatRequest, tp *TeamPolicy, id router.Identity, mp ModelPolicy, p *promptCount) (Reservation, int) {
 	clientCap := req.MaxTokens
 	if clientCap == 0 {
 		// max_output_tokens is the Responses-API spelling some clients
@@ -225,20 +244,24 @@ func (g *Guard) reservation(req *router.ChatRequest, tp *TeamPolicy, id router.I
 	if want == 0 {
 		want = cmp0(mp.MaxOutputTokens, g.defaultMax)
 	}
-	if mp.ContextWindow > 0 && info.Tokens+want > mp.ContextWindow {
-		want = max(mp.ContextWindow-info.Tokens, 1) // the router's context fallbacks judge the rest
+	if mp.ContextWindow > 0 && !p.atMost(mp.ContextWindow-want) {
+		want = max(mp.ContextWindow-p.Tokens, 1) // the router's context fallbacks judge the rest
 	}
 	now := g.now()
 	return Reservation{
 		ID:            newID(),
 		Buckets:       g.buckets(tp, id, req.Model, now),
 		Limits:        g.limits(tp, id, mp, req.Model),
-		Prompt:        Amount{Tokens: int64(info.Tokens), NanoUSD: ToNano(mp.Price.Cost(router.Usage{PromptTokens: info.Tokens}))},
+		Prompt:        promptAmount(p.Tokens, mp.Price),
 		NanoPerToken:  mp.Price.OutputPerMTok * NanoPerUSD / 1e6,
 		MinCompletion: int64(min(g.minComp, want)),
 		MaxCompletion: int64(want),
 		TTL:           time.Hour,
 	}, clientCap
+}
+
+func promptAmount(tokens int, p Price) Amount {
+	return Amount{Tokens: int64(tokens), NanoUSD: ToNano(p.Cost(router.Usage{PromptTokens: tokens}))}
 }
 
 // setCompletionCap writes the cap into the field the client used, else

@@ -73,39 +73,43 @@ const (
 	ReasonRequestSize = "request_size"
 )
 
-func (r DowngradeRule) matches(model string, info PromptInfo, used float64) bool {
+// matches reports whether the rule fires. The prompt is counted exactly
+// only when max_prompt_tokens lies below its bound and every cheaper
+// trigger holds.
+func (r DowngradeRule) matches(model string, p *promptCount, used float64) bool {
 	switch {
 	case r.From != "" && r.From != model, r.To == model:
 		return false
 	case r.AtBudgetUsed > 0 && used < r.AtBudgetUsed:
 		return false
-	case r.MaxPromptTokens > 0 && info.Tokens > r.MaxPromptTokens:
+	case r.NoTools && p.Tools:
 		return false
-	case r.NoTools && info.Tools:
+	case r.MaxPromptTokens > 0 && !p.atMost(r.MaxPromptTokens):
 		return false
 	}
 	return true
 }
 
-// covers reports whether alias m can serve the request.
-func (m ModelPolicy) covers(info PromptInfo, completion int) bool {
-	if (info.Tools && !m.Tools) || (info.Vision && !m.Vision) || (info.JSONSchema && !m.JSONSchema) {
+// covers reports whether alias m can serve the request, counting the
+// prompt exactly only when its bound overflows m's context window.
+func (m ModelPolicy) covers(p *promptCount, completion int) bool {
+	if (p.Tools && !m.Tools) || (p.Vision && !m.Vision) || (p.JSONSchema && !m.JSONSchema) {
 		return false
 	}
-	return m.ContextWindow == 0 || info.Tokens+completion <= m.ContextWindow
+	return m.ContextWindow == 0 || p.atMost(m.ContextWindow-completion)
 }
 
 // downgrade walks tp's ladder and moves req.Model. It returns a
 // KindBudgetExceeded error when a rule fires, its target cannot serve the
 // request and the policy is deny.
-func (g *Guard) downgrade(ctx context.Context, req *router.ChatRequest, tp *TeamPolicy, team string, info PromptInfo, meta *router.Meta) error {
+func (g *Guard) downgrade(ctx context.Context, req *router.ChatRequest, tp *TeamPolicy, team string, p *promptCount, meta *router.Meta) error {
 	used := -1.0
 	orig := req.Model
 	for _, r := range tp.Downgrade {
 		if r.AtBudgetUsed > 0 && used < 0 {
 			used = g.usedShare(ctx, team, tp)
 		}
-		if !r.matches(req.Model, info, used) {
+		if !r.matches(req.Model, p, used) {
 			continue
 		}
 		reason := ReasonRequestSize
@@ -117,7 +121,7 @@ func (g *Guard) downgrade(ctx context.Context, req *router.ChatRequest, tp *Team
 		if completion == 0 {
 			completion = g.minComp // no cap asked: the target must fit a useful reply
 		}
-		if !ok || !to.covers(info, completion) {
+		if !ok || !to.covers(p, completion) {
 			if tp.DenyDowngrade {
 				return &router.Error{Kind: router.KindBudgetExceeded, Message: "Budget policy moves " + req.Model + " requests to " + r.To +
 					", which cannot serve this request (tools, images, json_schema or context size). Reduce the request or ask your administrator."}

@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -28,14 +29,23 @@ type guardedStream struct {
 	led     Ledger
 	res     Reservation
 	price   Price
-	prompt  int
+	prompt  *promptCount
 	limit   int64 // completion tokens granted
 	enforce bool  // cut at limit (the request is charged to a budget)
 	// budgetCut: the limit is the budget's, not the client's, so a cut
 	// ends with a budget error after the finish chunk.
 	budgetCut bool
 
+	// counted is the output so far: the sum of the chunks' bounds (see
+	// scan) until exact is set, then the tokenizer's count.
 	counted int64
+	exact   bool
+	// buf holds the output text read so far as raw JSON string contents,
+	// for the tokenizer: when enforcement switches to exact counting, or
+	// at settle time when the upstream reported no usage. In exact mode it
+	// holds only the current chunk. It comes from the guard's pool.
+	buf     *[]byte
+	spare   []byte // buf after Close, when the pooled one went back
 	usage   *router.Usage
 	head    chunkHead
 	cut     bool
@@ -44,10 +54,11 @@ type guardedStream struct {
 	once    sync.Once
 }
 
+// chunkHead is what a cut stream's finish chunk repeats of the stream's.
 type chunkHead struct {
-	ID      string `json:"id"`
-	Created int64  `json:"created"`
-	Model   string `json:"model"`
+	ID      string
+	Created int64
+	Model   string
 }
 
 // Next implements router.Stream.
@@ -75,13 +86,33 @@ func (s *guardedStream) Next() (*router.Chunk, error) {
 		// A whole reply is never cut, so the count is only the fallback
 		// for a reply without usage: skip the tokenizer when it has one.
 		if s.usage == nil {
-			s.counted = int64(s.wholeTokens(c.Data))
+			*s.buf = (*s.buf)[:0]
+			s.scan(c.Data, "message")
+			s.counted, s.exact = int64(s.tokens(*s.buf)), true
+			*s.buf = (*s.buf)[:0]
 		}
 		return c, nil
 	}
-	t := int64(s.deltaTokens(c.Data))
+	mark := len(*s.buf)
+	t := int64(s.scan(c.Data, "delta"))
+	if s.exact {
+		if t > 0 {
+			t = int64(s.tokens((*s.buf)[mark:]))
+		}
+		*s.buf = (*s.buf)[:0]
+	}
 	if s.enforce && t > 0 && s.counted+t > s.limit {
-		return s.cutStream()
+		if !s.exact {
+			// The bound would cross the cap: from here on count exactly,
+			// so the cut lands within one chunk of the exact limit.
+			b := *s.buf
+			s.counted, s.exact = int64(s.tokens(b[:mark])), true
+			t = int64(s.tokens(b[mark:]))
+			*s.buf = b[:0]
+		}
+		if s.counted+t > s.limit {
+			return s.cutStream()
+		}
 	}
 	s.counted += t
 	return c, nil
@@ -115,9 +146,16 @@ func (s *guardedStream) cutStream() (*router.Chunk, error) {
 	return fin, nil
 }
 
+// estimated is the tokenizer's usage of what was read: the exact prompt
+// and output counts, counted now if enforcement did not need them.
 func (s *guardedStream) estimated() router.Usage {
-	return router.Usage{PromptTokens: s.prompt, CompletionTokens: int(s.counted),
-		TotalTokens: s.prompt + int(s.counted), Estimated: true}
+	if !s.exact {
+		s.counted, s.exact = int64(s.tokens(*s.buf)), true
+		*s.buf = (*s.buf)[:0]
+	}
+	p := s.prompt.exact()
+	return router.Usage{PromptTokens: p, CompletionTokens: int(s.counted),
+		TotalTokens: p + int(s.counted), Estimated: true}
 }
 
 // Close implements router.Stream: it closes the upstream and settles the
@@ -129,10 +167,14 @@ func (s *guardedStream) Close() error {
 }
 
 func (s *guardedStream) settleNow() {
-	u := s.estimated()
+	var u router.Usage
 	if s.usage != nil && !s.cut {
 		u = *s.usage
+	} else {
+		u = s.estimated()
 	}
+	s.g.release(s.buf)
+	s.buf = &s.spare // a Next after Close must not touch the pooled buffer
 	price := s.price
 	if s.g.prices != nil {
 		if p, ok := s.g.prices.For(s.alias, s.req.Target.Provider, s.req.Target.Model); ok {
@@ -146,59 +188,149 @@ func (s *guardedStream) settleNow() {
 	}
 }
 
-// deltaShape is the part of a chat.completion.chunk that costs output.
-type deltaShape struct {
-	chunkHead
-	Choices []struct {
-		Delta   choiceText `json:"delta"`
-		Message choiceText `json:"message"`
-	} `json:"choices"`
-}
-
-type choiceText struct {
-	Content   string `json:"content"`
-	Refusal   string `json:"refusal"`
-	Reasoning string `json:"reasoning_content"`
-	ToolCalls []struct {
-		Function struct {
-			Name      string `json:"name"`
-			Arguments string `json:"arguments"`
-		} `json:"function"`
-	} `json:"tool_calls"`
-}
-
-func (s *guardedStream) deltaTokens(data []byte) int {
-	var d deltaShape
-	if json.Unmarshal(data, &d) != nil {
+// scan adds up the bound of one chunk's output text: the byte lengths of
+// the string literals of choices[].<field> (delta or message) content,
+// refusal, reasoning_content and tool-call name and arguments, each an
+// upper bound on its tokens (see litBytes). It appends their raw contents
+// to buf for the tokenizer and notes the stream's head from the first
+// chunk that has an id. It does not allocate.
+func (s *guardedStream) scan(data []byte, field string) int {
+	m, ok := objectMembers(data)
+	if !ok {
 		return 0
 	}
-	if s.head.ID == "" {
-		s.head = d.chunkHead
+	n, head := 0, false
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch {
+		case keyIs(k, "choices"):
+			e, ok := arrayElems(v)
+			if !ok {
+				continue
+			}
+			for ch, ok := e.next(); ok; ch, ok = e.next() {
+				cm, ok := objectMembers(ch)
+				if !ok {
+					continue
+				}
+				for {
+					k, v, ok := cm.next()
+					if !ok {
+						break
+					}
+					if keyIs(k, field) {
+						n += s.textBound(v)
+					}
+				}
+			}
+		case s.head.ID == "" && keyIs(k, "id") && len(v) > 2 && isString(v):
+			head = true
+		}
 	}
-	n := 0
-	for _, c := range d.Choices {
-		n += s.textTokens(c.Delta)
+	if head {
+		s.readHead(data)
 	}
 	return n
 }
 
-func (s *guardedStream) wholeTokens(data []byte) int {
-	var d deltaShape
-	if json.Unmarshal(data, &d) != nil {
+// readHead notes the id, created and model of the chunk, once per stream.
+func (s *guardedStream) readHead(data []byte) {
+	m, _ := objectMembers(data)
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			return
+		}
+		switch {
+		case keyIs(k, "id"):
+			s.head.ID, _ = strValue(v)
+		case keyIs(k, "model"):
+			s.head.Model, _ = strValue(v)
+		case keyIs(k, "created"):
+			s.head.Created, _ = strconv.ParseInt(string(v), 10, 64)
+		}
+	}
+}
+
+// textBound is scan's work on one delta or message object.
+func (s *guardedStream) textBound(v []byte) int {
+	m, ok := objectMembers(v)
+	if !ok {
 		return 0
 	}
 	n := 0
-	for _, c := range d.Choices {
-		n += s.textTokens(c.Message)
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch {
+		case keyIs(k, "content"), keyIs(k, "refusal"), keyIs(k, "reasoning_content"):
+			n += s.take(v)
+		case keyIs(k, "tool_calls"):
+			e, ok := arrayElems(v)
+			if !ok {
+				continue
+			}
+			for call, ok := e.next(); ok; call, ok = e.next() {
+				cm, ok := objectMembers(call)
+				if !ok {
+					continue
+				}
+				for {
+					k, v, ok := cm.next()
+					if !ok {
+						break
+					}
+					if !keyIs(k, "function") {
+						continue
+					}
+					if fm, ok := objectMembers(v); ok {
+						for {
+							k, v, ok := fm.next()
+							if !ok {
+								break
+							}
+							if keyIs(k, "name") || keyIs(k, "arguments") {
+								n += s.take(v)
+							}
+						}
+					}
+				}
+			}
+		}
 	}
 	return n
 }
 
-func (s *guardedStream) textTokens(t choiceText) int {
-	cd := s.g.counter.codec(s.alias)
-	n := countWith(cd, t.Content) + countWith(cd, t.Refusal) + countWith(cd, t.Reasoning)
-	for _, tc := range t.ToolCalls {
-		n += countWith(cd, tc.Function.Name) + countWith(cd, tc.Function.Arguments)
+// take appends a string literal's raw contents to buf and returns its
+// bound; other values (null) cost nothing.
+func (s *guardedStream) take(v []byte) int {
+	if !isString(v) || len(v) == 2 {
+		return 0
 	}
-	return n
+	*s.buf = append(*s.buf, v[1:len(v)-1]...)
+	return litBytes(v)
+}
+
+// tokens counts raw JSON string contents (pieces of literals, which
+// concatenate into valid string contents) with the alias's tokenizer.
+func (s *guardedStream) tokens(raw []byte) int {
+	if len(raw) == 0 {
+		return 0
+	}
+	var text string
+	if bytes.IndexByte(raw, '\\') < 0 {
+		text = string(raw)
+	} else {
+		q := make([]byte, 0, len(raw)+2)
+		q = append(append(append(q, '"'), raw...), '"')
+		if json.Unmarshal(q, &text) != nil {
+			return litBytes(raw) // not reached for valid chunks; the bound is safe
+		}
+	}
+	return countWith(s.g.counter.codec(s.alias), text)
 }

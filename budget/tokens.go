@@ -127,8 +127,11 @@ type promptShape struct {
 
 // PromptInfo is what admission needs to know about a request body.
 type PromptInfo struct {
-	// Tokens is the prompt estimate.
+	// Tokens is the prompt's token count: exact when Exact is set, else
+	// an upper bound (PromptBound) that the exact count never exceeds.
 	Tokens int
+	// Exact reports that Tokens is the tokenizer's count.
+	Exact bool
 	// Tools, Vision and JSONSchema say which capabilities the request
 	// needs: tool definitions, image parts, response_format json_schema.
 	Tools, Vision, JSONSchema bool
@@ -158,31 +161,33 @@ type contentPart struct {
 	} `json:"image_url"`
 }
 
-// Prompt estimates the prompt tokens of a chat-completions body: every
-// message (role, name, text content and text parts, tool calls), a fixed
-// cost per image part, the tool definitions, and the cookbook's per-message
-// and reply-primer overhead. A body that does not decode counts by size,
-// so an estimate is never zero for a non-empty request.
-func (c *Counter) Prompt(model string, body []byte) int { return c.Inspect(model, body).Tokens }
+// Prompt counts the prompt tokens of a chat-completions body with the
+// tokenizer: every message (role, name, text content and text parts, tool
+// calls), a fixed cost per image part, the tool definitions, and the
+// cookbook's per-message and reply-primer overhead. A body that does not
+// decode counts by size, so a count is never zero for a non-empty request.
+func (c *Counter) Prompt(model string, body []byte) int { return c.exactPrompt(model, body) }
 
-// Inspect estimates the prompt like Prompt and reports the capabilities
-// the request needs, in one decode.
-func (c *Counter) Inspect(model string, body []byte) PromptInfo {
+// Inspect reports the capabilities the request needs and an upper bound on
+// its prompt tokens (see PromptBound), without the tokenizer; the exact
+// count is Prompt, which admission asks for only when a decision depends
+// on it.
+func (c *Counter) Inspect(model string, body []byte) PromptInfo { return inspect(body) }
+
+func (c *Counter) exactPrompt(model string, body []byte) int {
 	var p promptShape
 	if err := json.Unmarshal(body, &p); err != nil {
-		return PromptInfo{Tokens: (len(body) + 3) / 4}
+		return (len(body) + 3) / 4
 	}
 	cd := c.codec(model)
-	info := PromptInfo{JSONSchema: p.ResponseFormat.Type == "json_schema"}
 	n := tokensReplyPrimer
 	for _, m := range p.Messages {
 		n += tokensPerMessage + countWith(cd, m.Role)
 		if m.Name != "" {
 			n += tokensPerName + countWith(cd, m.Name)
 		}
-		t, img := contentTokens(cd, m.Content)
+		t, _ := contentTokens(cd, m.Content)
 		n += t
-		info.Vision = info.Vision || img
 		for _, tc := range m.ToolCalls {
 			n += tokensPerToolCall + countWith(cd, tc.Function.Name) + countWith(cd, tc.Function.Arguments)
 		}
@@ -192,7 +197,6 @@ func (c *Counter) Inspect(model string, body []byte) PromptInfo {
 	}
 	defs := append(p.Tools, p.Functions...)
 	if len(defs) > 0 {
-		info.Tools = true
 		n += tokensToolsPreamble
 		for _, d := range defs {
 			// The JSON of a definition is a slight overestimate of the
@@ -201,8 +205,7 @@ func (c *Counter) Inspect(model string, body []byte) PromptInfo {
 			n += tokensPerTool + countWith(cd, string(d))
 		}
 	}
-	info.Tokens = n
-	return info
+	return n
 }
 
 // contentTokens counts a message's content and reports image parts.

@@ -25,8 +25,15 @@ type ChatRequest struct {
 	// PromptTokens is the prompt's estimated token count, set by the first
 	// stage that counts it (the budget guard) so that the router does not
 	// tokenize the body again; 0 means not counted. A middleware that
-	// changes the messages after it is set must reset it.
+	// changes the messages after it is set must reset it and
+	// PromptTokensExact.
 	PromptTokens int
+	// PromptTokensExact, when set, means PromptTokens is an upper bound
+	// (the guard's cheap one: a token is at least a byte) and returns the
+	// tokenizer's count, computing it on the first call. The router calls
+	// it only when a decision depends on the difference: a context window,
+	// a deployment's TPM room, or the cost strategy's ordering.
+	PromptTokensExact func() int
 	// Target is the deployment of the current attempt, set by the router.
 	Target Target
 	// Attempts counts the deployments tried, set by the router.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -195,6 +196,9 @@ func (r *Router) planInput(ctx context.Context, req *ChatRequest) PlanInput {
 	if rt := r.routes[req.Model]; rt != nil {
 		if req.PromptTokens > 0 {
 			in.PromptTokens = req.PromptTokens
+			if req.PromptTokensExact != nil && r.needsExactPrompt(req.Model, in.PromptTokens+in.MaxTokens, in.Now) {
+				in.PromptTokens = req.PromptTokensExact()
+			}
 		} else if r.opts.Tokens != nil {
 			in.PromptTokens = r.opts.Tokens(rt.Deployments[0].Model, req.Body)
 		} else {
@@ -202,6 +206,46 @@ func (r *Router) planInput(ctx context.Context, req *ChatRequest) PlanInput {
 		}
 	}
 	return in
+}
+
+// needsExactPrompt reports whether a plan for alias could differ between
+// a prompt bound (need tokens with the completion cap) and the exact
+// count: some alias the plan may reach has a context window below need,
+// orders by cost, or has a deployment whose TPM room is below need.
+// Otherwise every check passes with the bound as it would with the exact
+// count. The TPM room can shrink before the call is admitted; a deployment
+// skipped then would be skipped for a slightly smaller request too, and
+// the bound taken from its bucket is corrected when the call ends.
+func (r *Router) needsExactPrompt(alias string, need int, now time.Time) bool {
+	var seen [8]string
+	queue := append(seen[:0], alias)
+	for i := 0; i < len(queue) && i < 32; i++ {
+		rt := r.routes[queue[i]]
+		if rt == nil {
+			continue
+		}
+		if (rt.ContextWindow > 0 && need > rt.ContextWindow) || rt.Strategy == StrategyCost ||
+			(rt.Strategy == "" && r.opts.Strategy == StrategyCost) {
+			return true
+		}
+		for j := range rt.Deployments {
+			d := &rt.Deployments[j]
+			if d.TPM <= 0 {
+				continue
+			}
+			if st := r.states[d.ID()]; st != nil && st.tpm != nil && st.tpm.tokensAt(now) < float64(need) {
+				return true
+			}
+		}
+		for _, list := range [2][]string{rt.ContextWindowFallbacks, rt.Fallbacks} {
+			for _, a := range list {
+				if !slices.Contains(queue, a) {
+					queue = append(queue, a)
+				}
+			}
+		}
+	}
+	return false
 }
 
 // basePlanInput is the plan input for any call to alias, before sizing.

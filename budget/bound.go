@@ -1,0 +1,197 @@
+package budget
+
+// The prompt bound. Counting a prompt with tiktoken was a fifth of the
+// proxy's CPU per request, and admission rarely needs the exact figure: a
+// reservation that fits with an upper bound fits with the exact count. So
+// Inspect adds up, without the tokenizer and without decoding, what
+// Prompt would tokenize, with each text's byte length standing in for its
+// token count (a token is at least one byte of UTF-8 under every BPE
+// encoding we use, and a JSON literal's escapes only make it longer than
+// its text), plus the same fixed costs. Prompt then runs only when a
+// decision depends on the difference; see Guard.
+
+// PromptBound is an upper bound on Counter.Prompt for body under any
+// model: Prompt(model, body) ≤ PromptBound(body) always.
+func PromptBound(body []byte) int { return inspect(body).Tokens }
+
+// inspect computes the bound and the capabilities in one pass.
+//
+// It mirrors exactPrompt field by field, matching keys as encoding/json
+// does (case-insensitively). Where exactPrompt's decode fails it falls
+// back to a quarter of the size; that fallback is at most the body's
+// length, which the bound covers by never going below it.
+func inspect(body []byte) PromptInfo {
+	fallback := (len(body) + 3) / 4
+	m, ok := objectMembers(body)
+	if !ok { // exactPrompt's decode fails, or decodes nothing (null)
+		return PromptInfo{Tokens: max(fallback, tokensReplyPrimer)}
+	}
+	info := PromptInfo{}
+	n := tokensReplyPrimer
+	defs := 0
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch {
+		case keyIs(k, "messages"):
+			n += messagesBound(v, &info)
+		case keyIs(k, "tools"), keyIs(k, "functions"):
+			if e, ok := arrayElems(v); ok {
+				for d, ok := e.next(); ok; d, ok = e.next() {
+					defs++
+					n += tokensPerTool + litBytes(d)
+				}
+			}
+		case keyIs(k, "response_format"):
+			info.JSONSchema = responseFormat(v) == "json_schema"
+		}
+	}
+	if defs > 0 {
+		info.Tools = true
+		n += tokensToolsPreamble
+	}
+	info.Tokens = max(n, fallback)
+	return info
+}
+
+func messagesBound(v []byte, info *PromptInfo) int {
+	e, ok := arrayElems(v)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for msg, ok := e.next(); ok; msg, ok = e.next() {
+		n += tokensPerMessage
+		m, ok := objectMembers(msg)
+		if !ok {
+			continue // null is an empty message; anything else fails the decode
+		}
+		for {
+			k, v, ok := m.next()
+			if !ok {
+				break
+			}
+			switch {
+			case keyIs(k, "role"), keyIs(k, "tool_call_id"):
+				if isString(v) {
+					n += litBytes(v)
+				}
+			case keyIs(k, "name"):
+				if isString(v) && len(v) > 2 {
+					n += tokensPerName + litBytes(v)
+				}
+			case keyIs(k, "content"):
+				n += contentBound(v, info)
+			case keyIs(k, "tool_calls"):
+				n += toolCallsBound(v)
+			}
+		}
+	}
+	return n
+}
+
+// contentBound bounds contentTokens: a string, an array of parts, null, or
+// anything else (counted by size).
+func contentBound(v []byte, info *PromptInfo) int {
+	if len(v) == 0 || string(v) == "null" {
+		return 0
+	}
+	if isString(v) {
+		return litBytes(v)
+	}
+	fallback := (len(v) + 3) / 4
+	e, ok := arrayElems(v)
+	if !ok {
+		return fallback
+	}
+	n := 0
+	for part, ok := e.next(); ok; part, ok = e.next() {
+		n += partBound(part, info)
+	}
+	return max(n, fallback)
+}
+
+func partBound(part []byte, info *PromptInfo) int {
+	m, ok := objectMembers(part)
+	if !ok {
+		return ImageTokens // null: a part of no type, the flat cost
+	}
+	typ, text := "", 0
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch {
+		case keyIs(k, "type"):
+			typ, _ = strValue(v) // encoding/json keeps the last
+		case keyIs(k, "text"), keyIs(k, "refusal"):
+			if isString(v) {
+				text += litBytes(v)
+			}
+		}
+	}
+	switch typ {
+	case "text", "refusal":
+		return text
+	case "image_url", "input_image":
+		info.Vision = true
+	}
+	return ImageTokens // images (the high-detail cost bounds the low one) and other parts
+}
+
+func toolCallsBound(v []byte) int {
+	e, ok := arrayElems(v)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for call, ok := e.next(); ok; call, ok = e.next() {
+		n += tokensPerToolCall
+		m, ok := objectMembers(call)
+		if !ok {
+			continue
+		}
+		for {
+			k, v, ok := m.next()
+			if !ok {
+				break
+			}
+			if !keyIs(k, "function") {
+				continue
+			}
+			if fm, ok := objectMembers(v); ok {
+				for {
+					k, v, ok := fm.next()
+					if !ok {
+						break
+					}
+					if (keyIs(k, "name") || keyIs(k, "arguments")) && isString(v) {
+						n += litBytes(v)
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+func responseFormat(v []byte) string {
+	m, ok := objectMembers(v)
+	if !ok {
+		return ""
+	}
+	typ := ""
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		if keyIs(k, "type") {
+			typ, _ = strValue(v)
+		}
+	}
+	return typ
+}

@@ -1,0 +1,210 @@
+package budget
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// A small allocation-free scanner over JSON that is already valid (the
+// router checked the request body with json.Valid; stream chunks come from
+// adapters that marshalled them). It finds the string literals the token
+// bounds add up without decoding them: the bound and the stream counters
+// run on every request and chunk, where encoding/json's reflection was the
+// cost.
+
+// members walks the members of a JSON object.
+type members struct {
+	b []byte
+	i int
+}
+
+// objectMembers starts a walk over v, which must be a JSON object; ok is
+// false otherwise.
+func objectMembers(v []byte) (m members, ok bool) {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '{' {
+		return members{}, false
+	}
+	return members{b: v, i: i + 1}, true
+}
+
+// next returns the next member's raw key (with quotes) and raw value.
+func (m *members) next() (key, val []byte, ok bool) {
+	b, i := m.b, skipSpace(m.b, m.i)
+	if i < len(b) && b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	if i >= len(b) || b[i] != '"' {
+		return nil, nil, false
+	}
+	kEnd := skipString(b, i)
+	if kEnd < 0 {
+		return nil, nil, false
+	}
+	key = b[i:kEnd]
+	i = skipSpace(b, kEnd)
+	if i >= len(b) || b[i] != ':' {
+		return nil, nil, false
+	}
+	i = skipSpace(b, i+1)
+	vEnd := skipValue(b, i)
+	if vEnd < 0 {
+		return nil, nil, false
+	}
+	m.i = vEnd
+	return key, b[i:vEnd], true
+}
+
+// elems walks the elements of a JSON array.
+type elems struct {
+	b []byte
+	i int
+}
+
+// arrayElems starts a walk over v, which must be a JSON array; ok is false
+// otherwise (null included).
+func arrayElems(v []byte) (e elems, ok bool) {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '[' {
+		return elems{}, false
+	}
+	return elems{b: v, i: i + 1}, true
+}
+
+// next returns the next element's raw value.
+func (e *elems) next() (val []byte, ok bool) {
+	b, i := e.b, skipSpace(e.b, e.i)
+	if i < len(b) && b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	if i >= len(b) || b[i] == ']' {
+		return nil, false
+	}
+	end := skipValue(b, i)
+	if end < 0 {
+		return nil, false
+	}
+	e.i = end
+	return b[i:end], true
+}
+
+// keyIs reports whether the raw key names the field name the way
+// encoding/json matches struct fields: exactly or case-insensitively
+// (Unicode simple folding), after unescaping. The exact counts decode with
+// encoding/json, so the bounds must see the same members.
+func keyIs(raw []byte, name string) bool {
+	k := raw[1 : len(raw)-1]
+	if bytes.IndexByte(k, '\\') < 0 {
+		return string(k) == name || bytes.EqualFold(k, []byte(name))
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	return s == name || bytes.EqualFold([]byte(s), []byte(name))
+}
+
+// isString reports a JSON string literal.
+func isString(v []byte) bool { return len(v) >= 2 && v[0] == '"' }
+
+// litBytes is an upper bound on the token count of the text a JSON value
+// stands for. A token is at least one byte, and a string literal's escapes
+// only make it longer than its text, so for valid UTF-8 its length is the
+// bound. An invalid byte decodes to U+FFFD (three bytes), hence the factor
+// three when the literal is not valid UTF-8.
+func litBytes(v []byte) int {
+	n := len(v)
+	if isString(v) {
+		n -= 2
+	}
+	if !utf8.Valid(v) {
+		return 3 * n
+	}
+	return n
+}
+
+// strValue returns a string literal's text: a sub-slice of v when it has no
+// escapes, else a decoded copy (an escape is rare in the values this is
+// asked for: part types, ids, model names).
+func strValue(v []byte) (string, bool) {
+	if !isString(v) {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i] == '"',
+// or -1 when it is unterminated.
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index just past the JSON value starting at b[i], or
+// -1 when the input ends first.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j)
+				if j < 0 {
+					return -1
+				}
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	default: // number, true, false, null
+		j := i
+		for j < len(b) {
+			switch b[j] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return j
+			}
+			j++
+		}
+		return j
+	}
+}
