@@ -320,3 +320,13 @@ func TopField(body []byte, key string) []byte {
 		i = vEnd
 	}
 }
+
+// SkipSpace returns the index of the first non-whitespace byte of b at or
+// after i. With SkipValue it lets other packages walk JSON that is already
+// valid without decoding it (budget counts tokens this way on every
+// request and chunk).
+func SkipSpace(b []byte, i int) int { return skipSpace(b, i) }
+
+// SkipValue returns the index just past the JSON value starting at b[i], or
+// -1 when the input ends first. b must be valid JSON from i on.
+func SkipValue(b []byte, i int) int { return skipValue(b, i) }
