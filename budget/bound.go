@@ -143,39 +143,46 @@ func partBound(part []byte, info *PromptInfo) int {
 }
 
 func toolCallsBound(v []byte) int {
+	n := 0
+	eachToolCall(v, func() { n += tokensPerToolCall }, func(lit []byte) {
+		if isString(lit) {
+			n += litBytes(lit)
+		}
+	})
+	return n
+}
+
+// eachToolCall walks a tool_calls array: call runs once per element, and
+// lit with the raw value of each function.name and function.arguments.
+// The prompt bound and the stream counter both read tool calls this way.
+func eachToolCall(v []byte, call func(), lit func(v []byte)) {
 	e, ok := arrayElems(v)
 	if !ok {
-		return 0
+		return
 	}
-	n := 0
-	for call, ok := e.next(); ok; call, ok = e.next() {
-		n += tokensPerToolCall
-		m, ok := objectMembers(call)
+	for c, ok := e.next(); ok; c, ok = e.next() {
+		if call != nil {
+			call()
+		}
+		m, ok := objectMembers(c)
 		if !ok {
 			continue
 		}
-		for {
-			k, v, ok := m.next()
-			if !ok {
-				break
-			}
+		for k, v, ok := m.next(); ok; k, v, ok = m.next() {
 			if !keyIs(k, "function") {
 				continue
 			}
-			if fm, ok := objectMembers(v); ok {
-				for {
-					k, v, ok := fm.next()
-					if !ok {
-						break
-					}
-					if (keyIs(k, "name") || keyIs(k, "arguments")) && isString(v) {
-						n += litBytes(v)
-					}
+			fm, ok := objectMembers(v)
+			if !ok {
+				continue
+			}
+			for k, v, ok := fm.next(); ok; k, v, ok = fm.next() {
+				if keyIs(k, "name") || keyIs(k, "arguments") {
+					lit(v)
 				}
 			}
 		}
 	}
-	return n
 }
 
 func responseFormat(v []byte) string {

@@ -271,36 +271,7 @@ func (s *guardedStream) textBound(v []byte) int {
 		case keyIs(k, "content"), keyIs(k, "refusal"), keyIs(k, "reasoning_content"):
 			n += s.take(v)
 		case keyIs(k, "tool_calls"):
-			e, ok := arrayElems(v)
-			if !ok {
-				continue
-			}
-			for call, ok := e.next(); ok; call, ok = e.next() {
-				cm, ok := objectMembers(call)
-				if !ok {
-					continue
-				}
-				for {
-					k, v, ok := cm.next()
-					if !ok {
-						break
-					}
-					if !keyIs(k, "function") {
-						continue
-					}
-					if fm, ok := objectMembers(v); ok {
-						for {
-							k, v, ok := fm.next()
-							if !ok {
-								break
-							}
-							if keyIs(k, "name") || keyIs(k, "arguments") {
-								n += s.take(v)
-							}
-						}
-					}
-				}
-			}
+			eachToolCall(v, nil, func(lit []byte) { n += s.take(lit) })
 		}
 	}
 	return n
