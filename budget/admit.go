@@ -91,20 +91,13 @@ func resplit(r *Reservation, gr Grant) int64 {
 	return max(n, gr.Completion)
 }
 
-// tight reports whether the team budget, as this replica last saw it, has
-// less room than twice the reservation's worst case: near exhaustion the
-// exact count is worth its CPU before the round trip.
-func (g *Guard) tight(team string, r *Reservation) bool {
-	v, ok := g.used.Load(team)
-	if !ok || len(r.Buckets) == 0 {
-		return false
-	}
-	left := 1 - v.(float64) // of the tighter dimension, so a lower bound for both
-	worst := r.charge(r.MaxCompletion)
-	lim := r.Buckets[0].Limit
-	return (lim.Tokens > 0 && 2*float64(worst.Tokens) > left*float64(lim.Tokens)) ||
-		(lim.NanoUSD > 0 && 2*float64(worst.NanoUSD) > left*float64(lim.NanoUSD))
-}
+// exactForBudgets: whenever a budget applies, the prompt is counted
+// exactly before the round trip. A bound reservation over-reserves the
+// prompt while the request is in flight, and near exhaustion the sum of
+// those over-reservations across concurrent requests (and replicas) would
+// refuse a request that fits once they settle, which the budget promise
+// forbids. Rate limits alone keep the bound: their over-charge is refunded
+// when the call ends.
 
 // buffer returns a stream's output-text buffer from the pool; release
 // gives it back.

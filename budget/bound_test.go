@@ -264,13 +264,16 @@ func TestAdmissionWithBound(t *testing.T) {
 		reserves   int64
 		counted    bool // exact count ran
 	}{
-		{"room", BudgetSpec{Tokens: 1e6, Period: Day}, Price{}, 0, 0, false, 1, false},
-		{"bound refused, exact clamps", BudgetSpec{Tokens: int64(exact + 150), Period: Day}, Price{}, 150, 0, false, 2, true},
-		{"bound clamps, exact fits whole", BudgetSpec{Tokens: int64(bound + 990), Period: Day}, Price{}, 0, 0, false, 1, true},
-		{"bound clamps, exact clamps", BudgetSpec{Tokens: int64(bound + 100), Period: Day}, Price{}, bound + 100 - exact, 0, false, 1, true},
-		{"usd: bound clamps, exact clamps", BudgetSpec{USD: usd(bound + 100), Period: Day}, flat, bound + 100 - exact, 1, false, 1, true},
-		{"usd: bound refused, exact clamps", BudgetSpec{USD: usd(exact + 120), Period: Day}, flat, 120, 1, false, 2, true},
-		{"nothing fits", BudgetSpec{Tokens: int64(exact + 10), Period: Day}, Price{}, 0, 0, true, 2, true},
+		// Under a budget the prompt is always counted exactly (see
+		// exactForBudgets), so admission is one round trip and the clamp is
+		// what an exact reservation gives.
+		{"room", BudgetSpec{Tokens: 1e6, Period: Day}, Price{}, 0, 0, false, 1, true},
+		{"exact clamps", BudgetSpec{Tokens: int64(exact + 150), Period: Day}, Price{}, 150, 0, false, 1, true},
+		{"exact fits whole", BudgetSpec{Tokens: int64(bound + 990), Period: Day}, Price{}, 0, 0, false, 1, true},
+		{"exact clamps where the bound would clamp more", BudgetSpec{Tokens: int64(bound + 100), Period: Day}, Price{}, bound + 100 - exact, 0, false, 1, true},
+		{"usd: exact clamps where the bound would clamp more", BudgetSpec{USD: usd(bound + 100), Period: Day}, flat, bound + 100 - exact, 1, false, 1, true},
+		{"usd: exact clamps", BudgetSpec{USD: usd(exact + 120), Period: Day}, flat, 120, 1, false, 1, true},
+		{"nothing fits", BudgetSpec{Tokens: int64(exact + 10), Period: Day}, Price{}, 0, 0, true, 1, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -342,5 +345,39 @@ func TestBoundDecisions(t *testing.T) {
 	// the cap is not lowered to fit the window.
 	if !strings.Contains(string(up.bodies[0]), `"max_tokens":16`) {
 		t.Errorf("body = %s; want max_tokens 16", up.bodies[0])
+	}
+}
+
+// TestAdmissionExactUnderBudget: a budgeted request is counted exactly
+// before its round trip (bound over-reservations of concurrent requests
+// could otherwise refuse one that fits); rate limits alone keep the bound.
+func TestAdmissionExactUnderBudget(t *testing.T) {
+	body := `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"` + strings.Repeat(" hello world", 50) + `"}]}`
+	for _, tc := range []struct {
+		name  string
+		team  TeamPolicy
+		exact bool
+	}{
+		{"budget", TeamPolicy{Budget: &BudgetSpec{Tokens: 1e7, Period: Day}}, true},
+		{"rate limit only", TeamPolicy{RateLimit: &RateSpec{RPM: 1e6, TPM: 1e9}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := mustGuard(t, GuardOptions{
+				Teams:  map[string]TeamPolicy{"t": tc.team},
+				Models: map[string]ModelPolicy{"m": {Priced: true}},
+				Ledger: NewMemory(nil),
+			})
+			up := &fakeUpstream{make: func(*router.ChatRequest) router.Stream { return &fakeStream{n: 2, text: " hi"} }}
+			req := chatReq(t, body)
+			st, err := g.Middleware()(up).Serve(teamCtx("t", "k"), req)
+			if err != nil {
+				t.Fatalf("Serve = %v; want admitted", err)
+			}
+			drain(st)
+			st.Close()
+			if counted := req.PromptTokensExact == nil; counted != tc.exact {
+				t.Errorf("exact count ran = %v; want %v", counted, tc.exact)
+			}
+		})
 	}
 }

@@ -3,15 +3,18 @@
 // and dollar budgets and rate limits. It runs after memory and RAG so it
 // counts the tokens they add, and settles in the Stream's Close.
 //
-// Admission (Guard.Middleware): the prompt is sized by an upper bound
-// that needs no tokenizer (PromptBound: text bytes, since a token is at
-// least one byte, plus the tokenizer's fixed costs), and counted exactly
-// with the tokenizer (Counter) only when a decision depends on it: the
-// ledger refuses or clamps the bound's reservation, a downgrade rule's
-// max_prompt_tokens or a context window lies below the bound, or the
-// router's plan could differ (router.ChatRequest.PromptTokensExact). The
-// bound over-reserves prompt tokens while a request is in flight, never
-// under-reserves, and settling replaces it by the real usage; see
+// Admission (Guard.Middleware): under a budget (team, key or model) the
+// prompt is counted exactly with the tokenizer (Counter) before the
+// reservation, because in-flight over-reservations would otherwise refuse
+// requests that fit near exhaustion. Without a budget (rate limits only,
+// or nothing to enforce) it is sized by an upper bound that needs no
+// tokenizer (PromptBound: text bytes, since a token is at least one byte,
+// plus the tokenizer's fixed costs) and counted exactly only when a
+// decision depends on it: the ledger refuses the bound's reservation, a
+// downgrade rule's max_prompt_tokens or a context window lies below the
+// bound, or the router's plan could differ
+// (router.ChatRequest.PromptTokensExact); the TPM over-charge is refunded
+// when the call ends. See
 // admit.go. The worst-case completion is max_completion_tokens
 // or max_tokens, else max_output_tokens, else the alias's max_output_tokens,
 // else DefaultMaxCompletion (4096). The Ledger reserves the prompt plus

@@ -182,7 +182,9 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 		return nil, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}
 	}
 	r, clientCap := g.reservation(req, tp, id, mp, p)
-	if !p.Exact && tp != nil && tp.Budget != nil && g.tight(id.Team, &r) {
+	// Under a budget the prompt is reserved exactly (see exactForBudgets);
+	// rate limits alone keep the byte bound.
+	if !p.Exact && len(r.Buckets) > 0 {
 		p.exact()
 		r.Prompt = promptAmount(p.Tokens, mp.Price)
 	}
