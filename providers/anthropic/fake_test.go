@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"llmproxy/providers/providertest"
@@ -80,18 +78,11 @@ func (fake) Check(r *http.Request, body []byte, want providertest.Want) error {
 }
 
 func (fake) Reply(name string) (providertest.Transcript, error) {
-	file, ok := transcriptFiles[name]
-	if !ok {
-		return providertest.Transcript{}, fmt.Errorf("no transcript for %q", name)
+	tr, raw, err := providertest.ReadTranscript(transcriptFiles, name, modelOf)
+	if err != nil || raw == "" {
+		return tr, err
 	}
-	raw, err := os.ReadFile(filepath.Join("testdata", file))
-	if err != nil {
-		return providertest.Transcript{}, err
-	}
-	if !strings.HasSuffix(file, ".sse") {
-		return providertest.Transcript{Header: jsonHeader(), Body: raw, Model: modelOf(raw)}, nil
-	}
-	return sseTranscript(string(raw)), nil
+	return sseTranscript(raw), nil
 }
 
 // sseTranscript splits a recorded stream into frames. Anthropic ends a

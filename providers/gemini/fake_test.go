@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"llmproxy/providers/providertest"
@@ -57,20 +55,17 @@ func (fake) Check(r *http.Request, body []byte, want providertest.Want) error {
 }
 
 func (fake) Reply(name string) (providertest.Transcript, error) {
-	file, ok := transcriptFiles[name]
-	if !ok {
-		return providertest.Transcript{}, fmt.Errorf("no transcript for %q", name)
-	}
-	raw, err := os.ReadFile(filepath.Join("testdata", file))
+	tr, raw, err := providertest.ReadTranscript(transcriptFiles, name, modelOf)
 	if err != nil {
-		return providertest.Transcript{}, err
+		return tr, err
 	}
-	if !strings.HasSuffix(file, ".sse") {
-		return providertest.Transcript{Header: jsonHeader(), Body: raw, Model: modelOf(raw)}, nil
+	if raw == "" {
+		tr.Header = jsonHeader() // Google sends the charset
+		return tr, nil
 	}
-	tr := providertest.Transcript{Header: http.Header{"Content-Type": {"text/event-stream"}}}
+	tr.Header = http.Header{"Content-Type": {"text/event-stream"}}
 	var frames []string
-	for _, f := range strings.SplitAfter(string(raw), "\r\n\r\n") {
+	for _, f := range strings.SplitAfter(raw, "\r\n\r\n") {
 		if f != "" {
 			frames = append(frames, f)
 		}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"llmproxy/providers/providertest"
@@ -64,19 +62,12 @@ func (fake) Check(r *http.Request, body []byte, want providertest.Want) error {
 }
 
 func (fake) Reply(name string) (providertest.Transcript, error) {
-	file, ok := transcriptFiles[name]
-	if !ok {
-		return providertest.Transcript{}, fmt.Errorf("no transcript for %q", name)
+	tr, raw, err := providertest.ReadTranscript(transcriptFiles, name, modelOf)
+	if err != nil || raw == "" {
+		return tr, err
 	}
-	raw, err := os.ReadFile(filepath.Join("testdata", file))
-	if err != nil {
-		return providertest.Transcript{}, err
-	}
-	if !strings.HasSuffix(file, ".sse") {
-		return providertest.Transcript{Header: jsonHeader(), Body: raw, Model: modelOf(raw)}, nil
-	}
-	tr := providertest.Transcript{Header: http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}}}
-	for _, frame := range strings.SplitAfter(string(raw), "\n\n") {
+	tr.Header = http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}}
+	for _, frame := range strings.SplitAfter(raw, "\n\n") {
 		switch {
 		case frame == "":
 		case frame == "data: [DONE]\n\n":
