@@ -49,6 +49,13 @@
 // settles to zero. A reservation never settled (a replica died) expires
 // with its worst case still charged: budgets err on the safe side.
 //
+// Embeddings (embed.go) pass the same guard when the handler it wraps is a
+// router.EmbedHandler: every input is counted (strings with the
+// tokenizer, token arrays by their length) and reserved with no
+// completion, so a call fits whole or is refused; the reply settles to
+// the upstream's usage through settleUsage, the step a chat stream's Close
+// takes too. The downgrade ladder never applies to them.
+//
 // Ledgers: Memory in process; store/redis for replicas, where one Lua
 // script per request checks and charges everything. With
 // GuardOptions.FailOpen a failing ledger falls back to in-process limits,

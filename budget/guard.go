@@ -148,12 +148,13 @@ func (nopObserver) LedgerError(string)               {}
 
 // Middleware returns the guard as a router.Middleware: it admits, clamps,
 // downgrades or refuses each request, and wraps the reply so the budget
-// is settled to the real usage when the stream closes.
+// is settled to the real usage when the stream closes. Embeddings pass it
+// too (embed.go) when the handler it wraps serves them.
 func (g *Guard) Middleware() router.Middleware {
 	return func(next router.Handler) router.Handler {
-		return router.HandlerFunc(func(ctx context.Context, req *router.ChatRequest) (router.Stream, error) {
+		return g.withEmbed(router.HandlerFunc(func(ctx context.Context, req *router.ChatRequest) (router.Stream, error) {
 			return g.serve(ctx, req, next)
-		})
+		}), next)
 	}
 }
 

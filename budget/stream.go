@@ -175,17 +175,7 @@ func (s *guardedStream) settleNow() {
 	}
 	s.g.release(s.buf)
 	s.buf = &s.spare // a Next after Close must not touch the pooled buffer
-	price := s.price
-	if s.g.prices != nil {
-		if p, ok := s.g.prices.For(s.alias, s.req.Target.Provider, s.req.Target.Model); ok {
-			price = p
-		}
-	}
-	cost := price.Cost(u)
-	s.g.settle(s.ctx, s.led, s.res, Amount{Tokens: int64(u.PromptTokens + u.CompletionTokens), NanoUSD: ToNano(cost)})
-	if m := s.req.Meta; m != nil {
-		m.Usage, m.CostUSD, m.Estimated, m.Settled = u, cost, u.Estimated, true
-	}
+	s.g.settleUsage(s.ctx, settlement{led: s.led, res: s.res, alias: s.alias, target: s.req.Target, price: s.price, usage: u, meta: s.req.Meta})
 }
 
 // scan adds up the bound of one chunk's output text: the byte lengths of

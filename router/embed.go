@@ -29,7 +29,10 @@ func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, 
 		defer cancel()
 	}
 	in := r.basePlanInput(ctx, req.Model)
-	in.PromptTokens = len(req.Body) / 4 // TPM only: embeddings bill the input
+	in.PromptTokens = req.PromptTokens // TPM only: embeddings bill the input
+	if in.PromptTokens == 0 {
+		in.PromptTokens = len(req.Body) / 4
+	}
 	var out *EmbedResponse
 	err := r.walk(ctx, in, &req.Attempts, embeds, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
 		resp, err := r.embedOnce(ctx, c, st, a, req)
@@ -40,6 +43,12 @@ func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, 
 		return nil, err
 	}
 	return out, nil
+}
+
+// ServeEmbed is Embed: the Router is the innermost EmbedHandler of a
+// Chain.
+func (r *Router) ServeEmbed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error) {
+	return r.Embed(ctx, req)
 }
 
 func embeds(d *Deployment) bool { _, ok := d.Client.(Embedder); return ok }

@@ -16,15 +16,51 @@ type HandlerFunc func(ctx context.Context, req *ChatRequest) (Stream, error)
 // Serve calls f.
 func (f HandlerFunc) Serve(ctx context.Context, req *ChatRequest) (Stream, error) { return f(ctx, req) }
 
-// Middleware wraps a Handler. The first one in a Chain runs outermost.
+// EmbedHandler serves one embeddings call. The Router is one; so is every
+// stage of a Chain whose Handler also implements it.
+type EmbedHandler interface {
+	ServeEmbed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error)
+}
+
+// EmbedHandlerFunc adapts a function to an EmbedHandler.
+type EmbedHandlerFunc func(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error)
+
+// ServeEmbed calls f.
+func (f EmbedHandlerFunc) ServeEmbed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error) {
+	return f(ctx, req)
+}
+
+// Middleware wraps a Handler. The first one in a Chain runs outermost. A
+// stage that applies to embeddings too (usage, budget) returns a Handler
+// that also implements EmbedHandler whenever the Handler it wraps does.
 type Middleware func(Handler) Handler
 
-// Chain wraps h in mws so that mws[0] runs first.
+// Chain wraps h in mws so that mws[0] runs first. Chat and embeddings take
+// the same chain: when h is an EmbedHandler, so is the result, and a
+// stage that serves chat only (memory, rag) passes embeddings straight to
+// the stage inside it.
 func Chain(h Handler, mws ...Middleware) Handler {
 	for i := len(mws) - 1; i >= 0; i-- {
+		inner := h
 		h = mws[i](h)
+		if ie, ok := inner.(EmbedHandler); ok {
+			if _, ok := h.(EmbedHandler); !ok {
+				h = chatOnly{Handler: h, embed: ie}
+			}
+		}
 	}
 	return h
+}
+
+// chatOnly is a chat-only stage in a chain that serves embeddings: it
+// hands them to the next stage in.
+type chatOnly struct {
+	Handler
+	embed EmbedHandler
+}
+
+func (c chatOnly) ServeEmbed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error) {
+	return c.embed.ServeEmbed(ctx, req)
 }
 
 // Stream hands out chunks in order; Next returns io.EOF after the last one.
@@ -95,6 +131,13 @@ type EmbedRequest struct {
 	// Input is the decoded input: one string per item. Token-array inputs
 	// are left in Body and Input is nil.
 	Input []string
+	// InputTokens is the number of tokens given as token arrays (their
+	// total length); 0 for string inputs.
+	InputTokens int
+	// PromptTokens is the input's token count, set by the first stage
+	// that counts it (the budget guard) so the router need not estimate
+	// it; 0 means not counted.
+	PromptTokens int
 	// EncodingFormat is "float" (default) or "base64".
 	EncodingFormat string
 	// Dimensions is the optional requested vector size (0 when absent).
@@ -106,6 +149,9 @@ type EmbedRequest struct {
 	// FallbackAlias is the alias that answered when it is not Model, set
 	// by the router.
 	FallbackAlias string
+	// Meta carries what middlewares decided for the HTTP layer, as on
+	// ChatRequest; nil until one sets it.
+	Meta *Meta
 }
 
 // EmbedResponse is an OpenAI "list" of embeddings, already encoded.

@@ -72,8 +72,10 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	rec.model = req.Model
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
-	resp, err := s.router.Embed(ctx, req)
+	resp, err := s.embed.ServeEmbed(ctx, req) // the chain: usage, budget, rate limits, router
 	rec.modelUsed, rec.provider, rec.attempts = req.Target.Model, req.Target.Provider, req.Attempts
+	rec.ledgerMeta = req.Meta
+	setMetaHeaders(func(k, v string) { c.Set(k, v) }, req.Meta)
 	if err != nil {
 		setAttemptHeaders(c, req.Attempts, req.Target.Provider)
 		return err
@@ -120,10 +122,34 @@ func parseEmbedRequest(body []byte) (*router.EmbedRequest, error) {
 		}
 		req.Input = many
 	default:
-		var tokens []json.RawMessage // token arrays: passed through for upstreams that take them
-		if json.Unmarshal(b.Input, &tokens) != nil {
+		// Token arrays: passed through for upstreams that take them, and
+		// counted by their length so that budgets see them.
+		n, ok := tokenArrayLen(b.Input)
+		if !ok {
 			return nil, &router.Error{Kind: router.KindInvalidRequest, Param: "input", Message: "Invalid type for 'input': expected a string, an array of strings or an array of token arrays."}
 		}
+		req.InputTokens = n
 	}
 	return req, nil
+}
+
+// tokenArrayLen counts the tokens of an input that is one token array
+// ([1,2]) or an array of them ([[1,2],[3]]); false for anything else.
+func tokenArrayLen(raw json.RawMessage) (int, bool) {
+	var one []int
+	if json.Unmarshal(raw, &one) == nil {
+		return len(one), len(one) > 0
+	}
+	var many [][]int
+	if json.Unmarshal(raw, &many) != nil || len(many) == 0 {
+		return 0, false
+	}
+	n := 0
+	for _, t := range many {
+		if len(t) == 0 {
+			return 0, false
+		}
+		n += len(t)
+	}
+	return n, true
 }

@@ -32,10 +32,12 @@ const (
 
 // Server is the HTTP face of llmproxy: the only code that knows fiber.
 type Server struct {
-	app     *fiber.App
-	log     *slog.Logger
-	keys    *keyring
-	chat    router.Handler
+	app  *fiber.App
+	log  *slog.Logger
+	keys *keyring
+	chat router.Handler
+	// embed is the same chain as chat, serving embeddings.
+	embed   router.EmbedHandler
 	router  *router.Router
 	models  []modelInfo
 	byModel map[string]*modelInfo
@@ -71,7 +73,7 @@ type readyCheck struct {
 type ServerOptions struct {
 	Log      *slog.Logger
 	Keys     *keyring
-	Chat     router.Handler // the middleware chain around Router
+	Chat     router.Handler // the middleware chain around Router; it serves embeddings too
 	Router   *router.Router
 	Models   []modelInfo
 	Registry *prometheus.Registry
@@ -89,6 +91,13 @@ func NewServer(o ServerOptions) *Server {
 	s := &Server{log: o.Log, keys: o.Keys, chat: o.Chat, router: o.Router, metrics: o.Metrics, gather: o.Registry, checks: o.Checks,
 		models: o.Models, byModel: make(map[string]*modelInfo, len(o.Models)), maxBody: int(o.Server.MaxBodyBytes)}
 	s.usage, s.closers = o.Usage, o.Closers
+	embed, ok := o.Chat.(router.EmbedHandler)
+	if !ok {
+		// router.Chain keeps the Router's embeddings: only a miswired
+		// server gets here.
+		panic("llmproxy: the chat chain does not serve embeddings")
+	}
+	s.embed = embed
 	s.master = newMasterKey(o.Server.MasterKey)
 	for i := range s.models {
 		s.byModel[s.models[i].ID] = &s.models[i]
