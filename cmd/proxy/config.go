@@ -270,6 +270,17 @@ type RedisConfig struct {
 	// same prefix. Letters, digits and "_.:-" only, at most 64: "{" and
 	// "}" would break the keys' Cluster hash tags. Default "llmproxy".
 	Prefix string `yaml:"prefix"`
+	// Timeout bounds one Redis operation on the request path (a budget
+	// reservation or settlement, a rate-limit check), waiting for a pooled
+	// connection included; past it redis.on_error decides. Default "3s"
+	// (go-redis's own read timeout): a shorter one mistakes a busy replica
+	// (CPU saturated, a burst queued for connections) for a Redis outage.
+	Timeout Duration `yaml:"timeout"`
+	// PoolSize is the number of connections to Redis per replica. Default
+	// max(64, 10 × GOMAXPROCS): every in-flight request holds one for its
+	// reservation and its settlement, and bursts of a few hundred
+	// concurrent requests are normal for a gateway.
+	PoolSize int `yaml:"pool_size"`
 }
 
 // DatabaseConfig selects where the usage ledger is stored.

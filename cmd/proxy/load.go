@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -141,6 +142,8 @@ func (c *Config) applyDefaults() {
 	if c.Redis != nil {
 		setDefault(&c.Redis.OnError, "fail_closed")
 		setDefault(&c.Redis.Prefix, "llmproxy")
+		setDefault(&c.Redis.Timeout, Duration(3*time.Second))
+		setDefault(&c.Redis.PoolSize, max(64, 10*runtime.GOMAXPROCS(0)))
 	}
 	setDefault(&c.Budget.Unpriced, "allow")
 }

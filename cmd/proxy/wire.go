@@ -56,7 +56,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	var rdb *redis.Client
 	var checks []readyCheck
 	if cfg.Redis != nil {
-		if rdb, err = redis.New(cfg.Redis.URL, cfg.Redis.Prefix); err != nil {
+		if rdb, err = redis.New(redis.Options{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, PoolSize: cfg.Redis.PoolSize, Timeout: time.Duration(cfg.Redis.Timeout)}); err != nil {
 			return nil, err
 		}
 		checks = append(checks, redisCheck(rdb))

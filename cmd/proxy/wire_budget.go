@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -105,6 +106,7 @@ func buildGuard(cfg *Config, log *slog.Logger, reg prometheus.Registerer, rdb *r
 	if rdb != nil {
 		opts.Ledger = rdb.Budgets()
 		opts.FailOpen = cfg.Redis.OnError == "fail_open"
+		opts.OpTimeout = time.Duration(cfg.Redis.Timeout)
 	}
 	return budget.NewGuard(opts)
 }

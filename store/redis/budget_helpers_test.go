@@ -37,7 +37,7 @@ func budgetPrefix() string {
 
 func mustBudgetRedisURL(tb testing.TB, url, prefix string) *Client {
 	tb.Helper()
-	c, err := New(url, prefix)
+	c, err := New(Options{URL: url, Prefix: prefix})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -7,6 +7,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -17,14 +18,32 @@ type Client struct {
 	prefix string
 }
 
-// New connects to url (redis://host:port/db). prefix namespaces every key
-// (tests give each test its own and delete it afterwards).
-func New(url, prefix string) (*Client, error) {
-	opt, err := goredis.ParseURL(url)
+// Options configure a Client.
+type Options struct {
+	// URL is redis://host:port/db (its query may set go-redis options).
+	URL string
+	// Prefix namespaces every key (tests give each test its own and
+	// delete it afterwards).
+	Prefix string
+	// PoolSize, when positive, is the connection pool's size.
+	PoolSize int
+	// Timeout, when positive, is the socket read and write timeout.
+	Timeout time.Duration
+}
+
+// New connects to o.URL.
+func New(o Options) (*Client, error) {
+	opt, err := goredis.ParseURL(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
-	return &Client{rdb: goredis.NewClient(opt), prefix: prefix}, nil
+	if o.PoolSize > 0 {
+		opt.PoolSize = o.PoolSize
+	}
+	if o.Timeout > 0 {
+		opt.ReadTimeout, opt.WriteTimeout = o.Timeout, o.Timeout
+	}
+	return &Client{rdb: goredis.NewClient(opt), prefix: o.Prefix}, nil
 }
 
 // Ping reports whether Redis answers (a /ready check).

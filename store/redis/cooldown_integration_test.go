@@ -25,7 +25,7 @@ func mustRedis(tb testing.TB) (url, prefix string) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix = "test-cd-" + hex.EncodeToString(b[:])
-	c, err := New(url, prefix)
+	c, err := New(Options{URL: url, Prefix: prefix})
 	if err != nil {
 		tb.Fatalf("redis.New: %v", err)
 	}
@@ -52,7 +52,7 @@ func mustRedis(tb testing.TB) (url, prefix string) {
 // replica is one proxy replica's view: its own pool and subscription.
 func replica(t *testing.T, url, prefix string) *Cooldowns {
 	t.Helper()
-	c, err := New(url, prefix)
+	c, err := New(Options{URL: url, Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
