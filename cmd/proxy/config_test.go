@@ -164,7 +164,7 @@ func TestFullConfig(t *testing.T) {
 	if c.Router != wantR {
 		t.Errorf("router = %+v; want %+v", c.Router, wantR)
 	}
-	if *c.Redis != (RedisConfig{URL: "redis://127.0.0.1:6379/0", OnError: "fail_open", Prefix: "llmproxy-full"}) {
+	if *c.Redis != (RedisConfig{URL: "redis://127.0.0.1:6379/0", OnError: "fail_open", Prefix: "llmproxy-full", Timeout: Duration(2500 * time.Millisecond), PoolSize: 48}) {
 		t.Errorf("redis = %+v", *c.Redis)
 	}
 	if c.Database.URL.Value() != fullEnv["DATABASE_URL"] || c.Budget.Unpriced != "deny" {
