@@ -342,9 +342,10 @@ func TestBoundDecisions(t *testing.T) {
 		t.Errorf("model = %s; want small (prompt %d ≤ max_prompt_tokens %d < bound %d)", req.Model, exact, mid, bound)
 	}
 	// The window (mid+16) holds the exact prompt plus the 16-token cap, so
-	// the cap is not lowered to fit the window.
-	if !strings.Contains(string(up.bodies[0]), `"max_tokens":16`) {
-		t.Errorf("body = %s; want max_tokens 16", up.bodies[0])
+	// the cap is not lowered to fit the window, and no cap is written: the
+	// alias's max_output_tokens is the upstream's own limit.
+	if string(up.bodies[0]) != body || req.CompletionCap != 0 {
+		t.Errorf("body = %s, cap %d; want the client's body and no cap", up.bodies[0], req.CompletionCap)
 	}
 }
 

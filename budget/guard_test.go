@@ -49,8 +49,10 @@ func TestStreamCutAtBudget(t *testing.T) {
 	if !up.streams[0].(*fakeStream).closed.Load() {
 		t.Error("upstream not closed after the cut")
 	}
-	if req.Meta.MaxTokensClamped != 100 || !strings.Contains(string(up.bodies[0]), `"max_tokens":100`) {
-		t.Errorf("clamp = %d, body %s; want max_tokens 100", req.Meta.MaxTokensClamped, up.bodies[0])
+	// The client sent no cap: the body stays as sent and the adapter
+	// writes the clamp (CompletionCap) in its upstream's spelling.
+	if req.Meta.MaxTokensClamped != 100 || req.CompletionCap != 100 || string(up.bodies[0]) != body1 {
+		t.Errorf("clamp = %d, cap %d, body %s; want 100, 100 and the client's body", req.Meta.MaxTokensClamped, req.CompletionCap, up.bodies[0])
 	}
 	st.Close()
 	st.Close() // twice is safe and settles once

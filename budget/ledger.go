@@ -109,8 +109,13 @@ type Grant struct {
 	Completion int64
 	// Charged is what each bucket was charged.
 	Charged Amount
-	// Spent is each bucket's spend after the charge, in Buckets order.
+	// Spent is each bucket's spend after the charge, in Buckets order:
+	// settled spend plus the reservations in flight (this one included).
 	Spent []Amount
+	// Settled is each bucket's settled spend, in Buckets order: what
+	// Settle recorded, without any reservation in flight. Budget shares
+	// and the remaining-budget header read it.
+	Settled []Amount
 	// Rate is the tightest rate limit after the charge.
 	Rate RateState
 }
@@ -154,7 +159,8 @@ type Ledger interface {
 	// rate-limit tokens it did not use. A second Settle for the same ID,
 	// or one after the reservation expired, does nothing.
 	Settle(ctx context.Context, r Reservation, actual Amount) error
-	// Spent reports each bucket's spend in its current period.
+	// Spent reports each bucket's settled spend in its current period
+	// (Grant.Settled): reservations in flight are not included.
 	Spent(ctx context.Context, buckets []Bucket) ([]Amount, error)
 }
 

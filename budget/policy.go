@@ -45,11 +45,15 @@ type ModelPolicy struct {
 	Tools, Vision, JSONSchema bool
 	// RateLimit caps the alias across all teams.
 	RateLimit *RateSpec
-	// Price is what reservations charge: the dearest of the alias's and its
-	// deployments' prices, since the deployment is picked later. Settling
-	// uses the price of the deployment that served.
+	// Price is the alias's price for reservations: the dearest of the
+	// alias's and its deployments' prices, since the deployment is picked
+	// later. Settling uses the price of the deployment that served.
 	Price  Price
 	Priced bool
+	// Fallbacks are the aliases the router may serve the alias with instead
+	// (its fallbacks and context-window fallbacks): a request reserves at
+	// the dearest price along them, see Guard.reservePrice.
+	Fallbacks []string
 }
 
 // DowngradeRule moves a request to a cheaper alias when all its triggers

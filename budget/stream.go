@@ -30,7 +30,12 @@ type guardedStream struct {
 	res     Reservation
 	price   Price
 	prompt  *promptCount
-	limit   int64 // completion tokens granted
+	limit   int64 // completion tokens granted, all choices together
+	n       int   // choices asked (n)
+	// team and teamLimit name the team budget the settlement adds to
+	// (teamLimit zero: none).
+	team      string
+	teamLimit Amount
 	enforce bool  // cut at limit (the request is charged to a budget)
 	// budgetCut: the limit is the budget's, not the client's, so a cut
 	// ends with a budget error after the finish chunk.
@@ -134,7 +139,15 @@ func (s *guardedStream) cutStream() (*router.Chunk, error) {
 	}
 	prefix := `{"id":` + strconv.Quote(h.ID) + `,"object":"chat.completion.chunk","created":` + strconv.FormatInt(h.Created, 10) +
 		`,"model":` + strconv.Quote(h.Model)
-	fin := &router.Chunk{Data: []byte(prefix + `,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}]}`), Model: h.Model}
+	// Every choice ends: with n > 1 the grant is shared by all of them.
+	fin := []byte(prefix + `,"choices":[`)
+	for i := range max(s.n, 1) {
+		if i > 0 {
+			fin = append(fin, ',')
+		}
+		fin = append(fin, `{"index":`+strconv.Itoa(i)+`,"delta":{},"logprobs":null,"finish_reason":"length"}`...)
+	}
+	fin = append(fin, "]}"...)
 	u := s.estimated()
 	ub, _ := json.Marshal(u)
 	s.pending = []*router.Chunk{{Data: []byte(prefix + `,"choices":[],"usage":` + string(ub) + `}`), Usage: &u, UsageOnly: true, Model: h.Model}}
@@ -143,7 +156,7 @@ func (s *guardedStream) cutStream() (*router.Chunk, error) {
 		s.endErr = &router.Error{Kind: router.KindBudgetExceeded, Code: "insufficient_quota",
 			Message: "budget exhausted: the reply was cut at " + strconv.FormatInt(s.limit, 10) + " completion tokens, all that the team's budget had left"}
 	}
-	return fin, nil
+	return &router.Chunk{Data: fin, Model: h.Model}, nil
 }
 
 // estimated is the tokenizer's usage of what was read: the exact prompt
@@ -175,14 +188,16 @@ func (s *guardedStream) settleNow() {
 	}
 	s.g.release(s.buf)
 	s.buf = &s.spare // a Next after Close must not touch the pooled buffer
-	price := s.price
-	if s.g.prices != nil {
-		if p, ok := s.g.prices.For(s.alias, s.req.Target.Provider, s.req.Target.Model); ok {
-			price = p
-		}
+	// Bill what was served: a fallback answers at its own alias's price,
+	// as a downgrade does (s.alias is then already the target).
+	alias := s.alias
+	if s.req.FallbackAlias != "" {
+		alias = s.req.FallbackAlias
 	}
-	cost := price.Cost(u)
-	s.g.settle(s.ctx, s.led, s.res, Amount{Tokens: int64(u.PromptTokens + u.CompletionTokens), NanoUSD: ToNano(cost)})
+	cost := s.g.servedPrice(alias, s.req.Target, s.price).Cost(u)
+	actual := Amount{Tokens: int64(u.PromptTokens + u.CompletionTokens), NanoUSD: ToNano(cost)}
+	s.g.settle(s.ctx, s.led, s.res, actual)
+	s.g.addSettled(s.team, s.teamLimit, actual)
 	if m := s.req.Meta; m != nil {
 		m.Usage, m.CostUSD, m.Estimated, m.Settled = u, cost, u.Estimated, true
 	}

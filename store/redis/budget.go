@@ -114,6 +114,13 @@ func (b *Budgets) Reserve(ctx context.Context, r budget.Reservation) (budget.Gra
 		g.Rate = tightest(g.Rate, st)
 		i += 6
 	}
+	for range r.Buckets {
+		if i+1 >= len(v) {
+			break
+		}
+		g.Settled = append(g.Settled, budget.Amount{Tokens: v[i], NanoUSD: v[i+1]})
+		i += 2
+	}
 	return g, nil
 }
 
@@ -153,12 +160,13 @@ func (b *Budgets) Settle(ctx context.Context, r budget.Reservation, actual budge
 	return nil
 }
 
-// Spent implements budget.Ledger.
+// Spent implements budget.Ledger: the settled spend, t and n less what
+// reservations in flight hold (rt, rn; see budget_lua.go).
 func (b *Budgets) Spent(ctx context.Context, buckets []budget.Bucket) ([]budget.Amount, error) {
 	cmds := make([]*goredis.SliceCmd, len(buckets))
 	_, err := b.c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, k := range buckets {
-			cmds[i] = p.HMGet(ctx, b.bucketKey(k), "t", "n")
+			cmds[i] = p.HMGet(ctx, b.bucketKey(k), "t", "n", "rt", "rn")
 		}
 		return nil
 	})
@@ -168,7 +176,7 @@ func (b *Budgets) Spent(ctx context.Context, buckets []budget.Bucket) ([]budget.
 	out := make([]budget.Amount, len(buckets))
 	for i, c := range cmds {
 		v := c.Val()
-		out[i] = budget.Amount{Tokens: toInt(v[0]), NanoUSD: toInt(v[1])}
+		out[i] = budget.Amount{Tokens: toInt(v[0]) - max(toInt(v[2]), 0), NanoUSD: toInt(v[1]) - max(toInt(v[3]), 0)}
 	}
 	return out, nil
 }
