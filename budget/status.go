@@ -6,7 +6,8 @@ import (
 )
 
 // TeamStatus is a team's budget in its current period, for /v1/usage.
-// Spent includes reservations of requests still in flight.
+// Spent is the settled spend: reservations of requests still in flight are
+// held against the limit but not counted.
 type TeamStatus struct {
 	Team string
 	// HasBudget is false when the team has no budget; the rest is zero.

@@ -74,6 +74,7 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	defer cancel()
 	resp, err := s.router.Embed(ctx, req)
 	rec.modelUsed, rec.provider, rec.attempts = req.Target.Model, req.Target.Provider, req.Attempts
+	rec.aliasUsed = req.FallbackAlias // prices the usage; "" is the alias asked
 	if err != nil {
 		setAttemptHeaders(c, req.Attempts, req.Target.Provider)
 		return err
