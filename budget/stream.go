@@ -21,22 +21,22 @@ import (
 // withheld and not charged (at most one per request, which the upstream
 // may still bill), so a team's recorded spend never exceeds its budget.
 type guardedStream struct {
-	g       *Guard
-	ctx     context.Context
-	inner   router.Stream
-	req     *router.ChatRequest
-	alias   string
-	led     Ledger
-	res     Reservation
-	price   Price
-	prompt  *promptCount
-	limit   int64 // completion tokens granted, all choices together
-	n       int   // choices asked (n)
+	g      *Guard
+	ctx    context.Context
+	inner  router.Stream
+	req    *router.ChatRequest
+	alias  string
+	led    Ledger
+	res    Reservation
+	price  Price
+	prompt *promptCount
+	limit  int64 // completion tokens granted, all choices together
+	n      int   // choices asked (n)
 	// team and teamLimit name the team budget the settlement adds to
 	// (teamLimit zero: none).
 	team      string
 	teamLimit Amount
-	enforce bool  // cut at limit (the request is charged to a budget)
+	enforce   bool // cut at limit (the request is charged to a budget)
 	// budgetCut: the limit is the budget's, not the client's, so a cut
 	// ends with a budget error after the finish chunk.
 	budgetCut bool
