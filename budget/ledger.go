@@ -159,9 +159,18 @@ type Ledger interface {
 	// rate-limit tokens it did not use. A second Settle for the same ID,
 	// or one after the reservation expired, does nothing.
 	Settle(ctx context.Context, r Reservation, actual Amount) error
-	// Spent reports each bucket's settled spend in its current period
-	// (Grant.Settled): reservations in flight are not included.
+	// Spent reports each bucket's spend in its current period.
 	Spent(ctx context.Context, buckets []Bucket) ([]Amount, error)
+}
+
+// SettledLedger is a Ledger that can also report settled spend: each
+// bucket's spend in its current period without the reservations in
+// flight (Grant.Settled without a reservation). The downgrade ladder reads
+// it on a replica's first request for a team; a Ledger without it is read
+// with Spent, which counts the reservations in flight too.
+type SettledLedger interface {
+	Ledger
+	Settled(ctx context.Context, buckets []Bucket) ([]Amount, error)
 }
 
 // fitCompletion is the completion cap that fits every bucket given its

@@ -42,7 +42,7 @@ type memReservation struct {
 	expires time.Time
 }
 
-var _ Ledger = (*Memory)(nil)
+var _ SettledLedger = (*Memory)(nil)
 
 // NewMemory returns an empty in-process ledger. now is the clock (nil:
 // time.Now).
@@ -188,8 +188,19 @@ func (m *Memory) Settle(_ context.Context, r Reservation, actual Amount) error {
 	return nil
 }
 
-// Spent implements Ledger: the settled spend.
+// Spent implements Ledger.
 func (m *Memory) Spent(_ context.Context, buckets []Bucket) ([]Amount, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Amount, len(buckets))
+	for i, b := range buckets {
+		out[i] = m.bucket(b).Amount
+	}
+	return out, nil
+}
+
+// Settled implements SettledLedger.
+func (m *Memory) Settled(_ context.Context, buckets []Bucket) ([]Amount, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Amount, len(buckets))

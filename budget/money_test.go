@@ -260,8 +260,9 @@ func TestDowngradeOnSettledSpend(t *testing.T) {
 	}
 }
 
-// TestMemorySettledExcludesInFlight (item 5): Grant.Settled and Spent
-// leave out reservations in flight; Settle moves a charge into them.
+// TestMemorySettledExcludesInFlight (item 5): Grant.Settled and Settled
+// leave out reservations in flight, Spent keeps them; Settle moves a
+// charge from the one to the other.
 func TestMemorySettledExcludesInFlight(t *testing.T) {
 	m := NewMemory(nil)
 	ctx := context.Background()
@@ -282,7 +283,10 @@ func TestMemorySettledExcludesInFlight(t *testing.T) {
 	}
 	m.Settle(ctx, r1, Amount{Tokens: 42})
 	m.Settle(ctx, r1, Amount{Tokens: 42}) // idempotent
-	if sp, _ := m.Spent(ctx, b); sp[0].Tokens != 42 {
-		t.Errorf("Spent = %d; want 42 (r2 in flight is not spent)", sp[0].Tokens)
+	if sp, _ := m.Settled(ctx, b); sp[0].Tokens != 42 {
+		t.Errorf("Settled = %d; want 42 (r2 in flight is not settled)", sp[0].Tokens)
+	}
+	if sp, _ := m.Spent(ctx, b); sp[0].Tokens != 1042 {
+		t.Errorf("Spent = %d; want 1042 (r2 in flight holds 1000)", sp[0].Tokens)
 	}
 }

@@ -31,7 +31,7 @@ type Budgets struct {
 	settle  *goredis.Script
 }
 
-var _ budget.Ledger = (*Budgets)(nil)
+var _ budget.SettledLedger = (*Budgets)(nil)
 
 // Budgets returns the budget ledger on c.
 func (c *Client) Budgets() *Budgets {
@@ -160,13 +160,24 @@ func (b *Budgets) Settle(ctx context.Context, r budget.Reservation, actual budge
 	return nil
 }
 
-// Spent implements budget.Ledger: the settled spend, t and n less what
-// reservations in flight hold (rt, rn; see budget_lua.go).
+// Spent implements budget.Ledger.
 func (b *Budgets) Spent(ctx context.Context, buckets []budget.Bucket) ([]budget.Amount, error) {
+	return b.read(ctx, buckets, "t", "n")
+}
+
+// Settled implements budget.SettledLedger: t and n less what reservations
+// in flight hold (rt, rn; see budget_lua.go).
+func (b *Budgets) Settled(ctx context.Context, buckets []budget.Bucket) ([]budget.Amount, error) {
+	return b.read(ctx, buckets, "t", "n", "rt", "rn")
+}
+
+// read reads the fields of every bucket: tokens and nano-USD, less the
+// held ones when four fields are asked.
+func (b *Budgets) read(ctx context.Context, buckets []budget.Bucket, fields ...string) ([]budget.Amount, error) {
 	cmds := make([]*goredis.SliceCmd, len(buckets))
 	_, err := b.c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, k := range buckets {
-			cmds[i] = p.HMGet(ctx, b.bucketKey(k), "t", "n", "rt", "rn")
+			cmds[i] = p.HMGet(ctx, b.bucketKey(k), fields...)
 		}
 		return nil
 	})
@@ -176,7 +187,11 @@ func (b *Budgets) Spent(ctx context.Context, buckets []budget.Bucket) ([]budget.
 	out := make([]budget.Amount, len(buckets))
 	for i, c := range cmds {
 		v := c.Val()
-		out[i] = budget.Amount{Tokens: toInt(v[0]) - max(toInt(v[2]), 0), NanoUSD: toInt(v[1]) - max(toInt(v[3]), 0)}
+		out[i] = budget.Amount{Tokens: toInt(v[0]), NanoUSD: toInt(v[1])}
+		if len(v) == 4 {
+			out[i].Tokens -= max(toInt(v[2]), 0)
+			out[i].NanoUSD -= max(toInt(v[3]), 0)
+		}
 	}
 	return out, nil
 }

@@ -312,9 +312,9 @@ func (o *oneShot) Next() (*router.Chunk, error) {
 }
 func (o *oneShot) Close() error { return nil }
 
-// TestRedisSettledSpend (issue 17 item 5): Grant.Settled and Spent leave
-// out reservations in flight, as Memory does; Settle moves a charge into
-// them once.
+// TestRedisSettledSpend (issue 17 item 5): Grant.Settled and Settled
+// leave out reservations in flight, Spent keeps them, as in Memory; Settle
+// moves a charge into the settled spend once.
 func TestRedisSettledSpend(t *testing.T) {
 	c := mustBudgetRedis(t)
 	rl, mem := c.Budgets(), budget.NewMemory(nil)
@@ -324,7 +324,7 @@ func TestRedisSettledSpend(t *testing.T) {
 	r1 := budget.Reservation{ID: "s1", Buckets: b, Prompt: budget.Amount{Tokens: 10, NanoUSD: 100}, NanoPerToken: 1000, MinCompletion: 1, MaxCompletion: 990}
 	r2 := r1
 	r2.ID = "s2"
-	for _, l := range []budget.Ledger{rl, mem} {
+	for _, l := range []budget.SettledLedger{rl, mem} {
 		if _, err := l.Reserve(ctx, r1); err != nil {
 			t.Fatal(err)
 		}
@@ -340,9 +340,12 @@ func TestRedisSettledSpend(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		sp, err := l.Spent(ctx, b)
+		sp, err := l.Settled(ctx, b)
 		if err != nil || sp[0] != (budget.Amount{Tokens: 42, NanoUSD: 4200}) {
-			t.Errorf("%T: Spent = %v (%v); want 42 tokens, 4200 nano-USD (s2 in flight is not spent)", l, sp, err)
+			t.Errorf("%T: Settled = %v (%v); want 42 tokens, 4200 nano-USD (s2 in flight is not settled)", l, sp, err)
+		}
+		if sp, _ := l.Spent(ctx, b); sp[0] != (budget.Amount{Tokens: 1042, NanoUSD: 994_300}) {
+			t.Errorf("%T: Spent = %v; want s2's hold included", l, sp)
 		}
 		g3, err := l.Reserve(ctx, budget.Reservation{ID: "s3", Buckets: b, Prompt: r1.Prompt, NanoPerToken: 1000, MinCompletion: 1, MaxCompletion: 10})
 		if err != nil || g3.Settled[0] != (budget.Amount{Tokens: 42, NanoUSD: 4200}) {
