@@ -280,17 +280,17 @@ func choices(req *router.ChatRequest) int { return max(req.N, 1) }
 // elsewhere; Anthropic and Gemini translate req.MaxTokens).
 func setCompletionCap(req *router.ChatRequest, n int, clientField bool) {
 	v := []byte(strconv.Itoa(n))
-	wrote := false
+	wrote := false // a field every OpenAI-compatible upstream reads
 	if clientField {
 		for _, f := range []string{"max_completion_tokens", "max_tokens", "max_output_tokens"} {
 			if old := req.Field(f); len(old) > 0 && string(old) != "null" {
 				req.Body = router.SetField(req.Body, f, v)
-				wrote = true
+				wrote = wrote || f != "max_output_tokens"
 			}
 		}
 	}
 	if !wrote {
-		req.CompletionCap = n
+		req.CompletionCap = n // max_output_tokens alone is the Responses API's spelling
 	}
 	req.MaxTokens = n
 }

@@ -82,6 +82,7 @@ func TestClampKeepsClientField(t *testing.T) {
 	}{
 		{"fits", `{"model":"m","max_completion_tokens":20,"messages":[{"role":"user","content":"hi"}]}`, `"max_completion_tokens":20`, false},
 		{"clamp max_completion_tokens", `{"model":"m","max_completion_tokens":5000,"messages":[{"role":"user","content":"hi"}]}`, `"max_completion_tokens":`, true},
+		{"clamp max_tokens", `{"model":"m","max_tokens":5000,"messages":[{"role":"user","content":"hi"}]}`, `"max_tokens":`, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,8 +97,8 @@ func TestClampKeepsClientField(t *testing.T) {
 			if !strings.Contains(body, tc.want) || (req.Meta.MaxTokensClamped > 0) != tc.clamped {
 				t.Errorf("body %s clamp %d; want %s, clamped %v", body, req.Meta.MaxTokensClamped, tc.want, tc.clamped)
 			}
-			if tc.clamped && req.MaxTokens != req.Meta.MaxTokensClamped {
-				t.Errorf("req.MaxTokens = %d; want %d", req.MaxTokens, req.Meta.MaxTokensClamped)
+			if tc.clamped && (req.MaxTokens != req.Meta.MaxTokensClamped || req.CompletionCap != 0) {
+				t.Errorf("req.MaxTokens = %d, CompletionCap %d; want %d and 0 (the client's field holds the cap)", req.MaxTokens, req.CompletionCap, req.Meta.MaxTokensClamped)
 			}
 		})
 	}
