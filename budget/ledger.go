@@ -78,7 +78,8 @@ type Limit struct {
 
 // Reservation asks a ledger for room for one request: the prompt, plus
 // between MinCompletion and MaxCompletion completion tokens, the most that
-// fits every bucket. Rate limits need one request and, in tokens, the
+// fits every bucket. Completion counts every choice of the request (n
+// choices of the per-choice cap). Rate limits need one request and, in tokens, the
 // prompt plus MinCompletion; they are charged the prompt plus the granted
 // completion and refunded on Settle.
 type Reservation struct {

@@ -17,7 +17,8 @@ import (
 // Keys, all under the client's prefix and hash-tagged by team so one
 // request's script touches one Cluster slot:
 //
-//	{b:<team>}:bud:<bucket>:<period start unix>  hash t (tokens), n (nano-USD)
+//	{b:<team>}:bud:<bucket>:<period start unix>  hash t (tokens), n (nano-USD),
+//	                                             rt, rn (held by reservations in flight)
 //	{b:<team>}:rl:<limiter>                      hash rq, rqt, tk, tkt (token buckets)
 //	{b:<team>}:res:<reservation id>              what the reservation charged, expiring
 //
