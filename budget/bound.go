@@ -118,7 +118,7 @@ func partBound(part []byte, info *PromptInfo) int {
 	if !ok {
 		return ImageTokens // null: a part of no type, the flat cost
 	}
-	typ, text := "", 0
+	typ, text, file, audio := "", 0, 0, 0
 	for {
 		k, v, ok := m.next()
 		if !ok {
@@ -131,6 +131,14 @@ func partBound(part []byte, info *PromptInfo) int {
 			if isString(v) {
 				text += litBytes(v)
 			}
+		case keyIs(k, "file"):
+			d, name := payloadBound(v, "file_data", "filename")
+			if d == 0 {
+				d = FileRefTokens // no file_data: a file_id, the flat cost
+			}
+			file = d + name
+		case keyIs(k, "input_audio"):
+			audio, _ = payloadBound(v, "data", "")
 		}
 	}
 	switch typ {
@@ -138,8 +146,33 @@ func partBound(part []byte, info *PromptInfo) int {
 		return text
 	case "image_url", "input_image":
 		info.Vision = true
+	case "file":
+		return max(file, FileRefTokens) // "file" absent or null: the flat cost
+	case "input_audio":
+		return audio
 	}
 	return ImageTokens // images (the high-detail cost bounds the low one) and other parts
+}
+
+// payloadBound bounds the tokens of an inline payload object (a file or
+// input_audio part's value): the decoded size of its base64 member data
+// (see payloadTokens: the literal's length only adds; 0 only when it is
+// absent or empty), and the bytes of its text member name.
+func payloadBound(v []byte, data, name string) (d, nm int) {
+	m, ok := objectMembers(v)
+	if !ok {
+		return 0, 0
+	}
+	for k, v, ok := m.next(); ok; k, v, ok = m.next() {
+		switch {
+		case !isString(v):
+		case keyIs(k, data):
+			d = base64Tokens(litBytes(v))
+		case name != "" && keyIs(k, name):
+			nm = litBytes(v)
+		}
+	}
+	return d, nm
 }
 
 func toolCallsBound(v []byte) int {

@@ -34,6 +34,7 @@ func TestPromptBoundTable(t *testing.T) {
 		{"functions", `{"model":"m","messages":[{"role":"user","content":"x"}],"functions":[{"name":"f","parameters":{}}, null]}`, true, false, false},
 		{"parts and images", `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA","detail":"low"}},{"type":"refusal","refusal":"no"},{"type":"input_audio"},null]}]}`, false, true, false},
 		{"escaped part type", `{"model":"m","messages":[{"role":"user","content":[{"type":"te\u0078t","text":"hello there"},{"type":"input_image","image_url":{}}]}]}`, false, true, false},
+		{"file and audio parts", `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf;base64,JVBERi0xLjQK\/\/AAAA","filename":"a\u00e9.pdf"}},{"type":"file","file":{"file_id":"file-abc","filename":"b.pdf"}},{"type":"file","file":{"file_data":""}},{"type":"file","file":null},{"type":"file"},{"type":"input_audio","input_audio":{"data":"UklGRiQAAABXQVZF","format":"wav"}},{"type":"input_audio","input_audio":{"data":null}}]}]}`, false, false, false},
 		{"json schema", `{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{}}}}`, false, false, true},
 		{"null message", `{"model":"m","messages":[null,{"role":"user","content":"x"}]}`, false, false, false},
 		{"duplicate keys", `{"model":"m","messages":[{"role":"user","content":"a long first content","content":"b","name":"x","name":""}]}`, false, false, false},
@@ -342,9 +343,10 @@ func TestBoundDecisions(t *testing.T) {
 		t.Errorf("model = %s; want small (prompt %d ≤ max_prompt_tokens %d < bound %d)", req.Model, exact, mid, bound)
 	}
 	// The window (mid+16) holds the exact prompt plus the 16-token cap, so
-	// the cap is not lowered to fit the window.
-	if !strings.Contains(string(up.bodies[0]), `"max_tokens":16`) {
-		t.Errorf("body = %s; want max_tokens 16", up.bodies[0])
+	// the cap is not lowered to fit the window, and no cap is written: the
+	// alias's max_output_tokens is the upstream's own limit.
+	if string(up.bodies[0]) != body || req.CompletionCap != 0 {
+		t.Errorf("body = %s, cap %d; want the client's body and no cap", up.bodies[0], req.CompletionCap)
 	}
 }
 

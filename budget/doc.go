@@ -15,19 +15,22 @@
 // bound, or the router's plan could differ
 // (router.ChatRequest.PromptTokensExact); the TPM over-charge is refunded
 // when the call ends. See
-// admit.go. The worst-case completion is max_completion_tokens
-// or max_tokens, else max_output_tokens, else the alias's max_output_tokens,
-// else DefaultMaxCompletion (4096). The Ledger reserves the prompt plus
-// the largest completion cap that fits every bucket (team, key, model),
-// atomically with the rate limits. When the worst case does not fit but
-// DefaultMinCompletion (16) tokens do, the cap is written into the body
-// (the field the client used, else max_tokens) and reported in
-// router.Meta.MaxTokensClamped (x-llmproxy-max-tokens-clamped). A budgeted
-// request without a cap always gets one written, so the upstream stops
-// where the reservation ends; the header appears only when the budget
-// lowered the cap below the worst case. When nothing useful fits: KindBudgetExceeded (429
-// insufficient_quota). Rate limits are token buckets holding a minute's
-// worth: KindRateLimited with RetryAfter.
+// admit.go. The worst-case completion is n (the number of choices) times
+// max_completion_tokens or max_tokens, else max_output_tokens, else the
+// alias's max_output_tokens, else DefaultMaxCompletion (4096). The Ledger
+// reserves the prompt plus the largest completion that fits every bucket
+// (team, key, model), atomically with the rate limits. The body is
+// forwarded as the client sent it unless the worst case does not fit:
+// when DefaultMinCompletion (16) tokens per choice do, the grant divided
+// by n becomes the cap, written into the field the client used or, when
+// it used none, into router.ChatRequest.CompletionCap for the adapter to
+// spell (see setCompletionCap), and reported in
+// router.Meta.MaxTokensClamped (x-llmproxy-max-tokens-clamped). When
+// nothing useful fits: KindBudgetExceeded (429 insufficient_quota). Rate
+// limits are token buckets holding a minute's worth: KindRateLimited with
+// RetryAfter. Requests reserve at the dearest price of their alias and
+// its fallbacks (Guard.reservePrice) and settle at the price of what
+// served.
 //
 // Inside a stream the output is counted chunk by chunk (content, refusal,
 // reasoning and tool-call text): by the byte length of those string
@@ -62,7 +65,10 @@
 // otherwise requests get 503; each failure counts in
 // Observer.LedgerError and logs one Warn line per second at most.
 //
-// The downgrade ladder reads the team's budget share from this replica's
-// last reservation (one ledger read the first time), so thresholds
-// lag other replicas by at most their in-flight requests.
+// The downgrade ladder and the remaining-budget header read the team's
+// settled spend (Grant.Settled: reservations in flight excluded, since
+// their worst case mostly comes back) as of this replica's last
+// reservation plus what it settled since (one ledger read the first
+// time), so thresholds lag other replicas' settlements by at most their
+// requests since then.
 package budget

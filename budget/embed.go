@@ -57,12 +57,17 @@ func (g *Guard) serveEmbed(ctx context.Context, req *router.EmbedRequest, next r
 	}
 	r := Reservation{ID: newID(), Buckets: g.buckets(tp, id, req.Model, g.now()), Limits: g.limits(tp, id, mp, req.Model), TTL: time.Hour}
 	tokens := g.embedTokens(req, needsCount(&r))
-	r.Prompt = promptAmount(tokens, mp.Price)
+	r.Prompt = promptAmount(tokens, g.reservePrice(req.Model)) // the dearest of the fallback chain: settlement bills what served
 	gr, led, err := g.reserve(ctx, r)
 	if err != nil {
 		return nil, g.refusal(err, meta)
 	}
-	g.noteGrant(id.Team, tp, &r, gr, meta)
+	var teamLimit Amount // the team budget's limit, when it has one
+	meta.RateLimit = router.RateLimitInfo(gr.Rate)
+	if len(r.Buckets) > 0 && tp.Budget != nil {
+		teamLimit = r.Buckets[0].Limit
+		g.noteSettled(id.Team, teamLimit, gr, meta)
+	}
 	req.PromptTokens = tokens // the router's TPM check plans on it
 	resp, err := next.ServeEmbed(ctx, req)
 	if err != nil {
@@ -79,7 +84,8 @@ func (g *Guard) serveEmbed(ctx context.Context, req *router.EmbedRequest, next r
 	if req.FallbackAlias != "" {
 		alias = req.FallbackAlias
 	}
-	g.settleUsage(ctx, settlement{led: led, res: r, alias: alias, target: req.Target, price: mp.Price, usage: u, meta: meta})
+	g.settleUsage(ctx, settlement{led: led, res: r, alias: alias, target: req.Target, price: mp.Price, usage: u, meta: meta,
+		team: id.Team, teamLimit: teamLimit})
 	return resp, nil
 }
 
@@ -111,18 +117,4 @@ func (g *Guard) embedTokens(req *router.EmbedRequest, exact bool) int {
 		}
 	}
 	return n
-}
-
-// noteGrant records what an admitted embeddings call learned for the
-// response headers and the downgrade ladder's view of the team budget.
-func (g *Guard) noteGrant(team string, tp *TeamPolicy, r *Reservation, gr Grant, meta *router.Meta) {
-	meta.RateLimit = router.RateLimitInfo(gr.Rate)
-	if len(r.Buckets) == 0 || tp.Budget == nil {
-		return
-	}
-	g.used.Store(team, share(r.Buckets[0].Limit, gr.Spent[0]))
-	if r.Buckets[0].Limit.NanoUSD > 0 {
-		meta.BudgetRemainingUSD = float64(r.Buckets[0].Limit.NanoUSD-gr.Spent[0].NanoUSD) / NanoPerUSD
-		meta.HasBudgetUSD = true
-	}
 }

@@ -68,6 +68,7 @@ type Guard struct {
 	models       map[string]ModelPolicy
 	prices       *Prices
 	denyUnpriced bool
+	reservePr    map[string]Price // alias → reservePrice
 	ledger       Ledger
 	fallback     Ledger
 	failOpen     bool
@@ -92,6 +93,7 @@ func NewGuard(opts GuardOptions) (*Guard, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	g.reservePr = reservePrices(g.models)
 	if g.ledger == nil {
 		g.ledger = NewMemory(g.now)
 	} else if g.failOpen {
@@ -182,34 +184,33 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	if g.denyUnpriced && known && !mp.Priced {
 		return nil, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}
 	}
-	r, clientCap := g.reservation(req, tp, id, mp, p)
+	price := g.reservePrice(req.Model)
+	r, clientCap := g.reservation(req, tp, id, mp, price, p)
 	// Under a budget the prompt is reserved exactly (see exactForBudgets);
 	// rate limits alone keep the byte bound.
 	if !p.Exact && len(r.Buckets) > 0 {
 		p.exact()
-		r.Prompt = promptAmount(p.Tokens, mp.Price)
+		r.Prompt = promptAmount(p.Tokens, price)
 	}
-	gr, led, err := g.admit(ctx, &r, p, mp.Price)
+	gr, led, err := g.admit(ctx, &r, p, price)
 	if err != nil {
 		return nil, g.refusal(err, meta)
 	}
 	meta.RateLimit = router.RateLimitInfo(gr.Rate)
 	budgeted := len(r.Buckets) > 0
+	var teamLimit Amount // the team budget's limit, when it has one
 	if budgeted && tp.Budget != nil {
-		g.used.Store(id.Team, share(r.Buckets[0].Limit, gr.Spent[0]))
-		if r.Buckets[0].Limit.NanoUSD > 0 {
-			meta.BudgetRemainingUSD = float64(r.Buckets[0].Limit.NanoUSD-gr.Spent[0].NanoUSD) / NanoPerUSD
-			meta.HasBudgetUSD = true
-		}
+		teamLimit = r.Buckets[0].Limit
+		g.noteSettled(id.Team, teamLimit, gr, meta)
 	}
-	// A budgeted request always carries a cap upstream, so the upstream
-	// stops where the reservation ends instead of being cut mid-stream; the
-	// header reports only a cap the budget lowered below the worst case.
-	if budgeted && (clientCap == 0 || gr.Completion < int64(clientCap)) {
-		setCompletionCap(req, int(gr.Completion))
-		if gr.Completion < r.MaxCompletion {
-			meta.MaxTokensClamped = int(gr.Completion)
-		}
+	// The body goes upstream as the client sent it unless the budget must
+	// clamp: the reservation covers the worst case, and the stream cut
+	// (guardedStream) stops a reply that runs past it. A clamp is per
+	// choice: the grant covers all n of them.
+	if budgeted && gr.Completion < r.MaxCompletion {
+		perChoice := int(gr.Completion / int64(choices(req)))
+		setCompletionCap(req, perChoice, clientCap > 0)
+		meta.MaxTokensClamped = perChoice
 	}
 	setPrompt(req, p) // the router plans on it instead of counting again
 	st, err := next.Serve(ctx, req)
@@ -219,7 +220,7 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	}
 	return &guardedStream{g: g, ctx: ctx, inner: st, req: req, alias: req.Model, led: led, res: r,
 		limit: gr.Completion, enforce: budgeted, budgetCut: gr.Completion < r.MaxCompletion,
-		prompt: p, price: mp.Price, buf: g.buffer()}, nil
+		prompt: p, price: mp.Price, n: choices(req), team: id.Team, teamLimit: teamLimit, buf: g.buffer()}, nil
 }
 
 // setPrompt hands the router the best count known and, while that is the
@@ -233,8 +234,9 @@ func setPrompt(req *router.ChatRequest, p *promptCount) {
 
 // reservation builds the request's reservation and returns the client's
 // own completion cap (0: none). Its prompt is p's bound unless the
-// context window needed the exact count.
-func (g *Guard) reservation(req *router.ChatRequest, tp *TeamPolicy, id router.Identity, mp ModelPolicy, p *promptCount) (Reservation, int) {
+// context window needed the exact count. The worst case is the prompt
+// plus n choices of the completion cap each: every choice is billed.
+func (g *Guard) reservation(req *router.ChatRequest, tp *TeamPolicy, id router.Identity, mp ModelPolicy, price Price, p *promptCount) (Reservation, int) {
 	clientCap := req.MaxTokens
 	if clientCap == 0 {
 		// max_output_tokens is the Responses-API spelling some clients
@@ -251,14 +253,15 @@ func (g *Guard) reservation(req *router.ChatRequest, tp *TeamPolicy, id router.I
 		want = max(mp.ContextWindow-p.Tokens, 1) // the router's context fallbacks judge the rest
 	}
 	now := g.now()
+	n := int64(choices(req))
 	return Reservation{
 		ID:            newID(),
 		Buckets:       g.buckets(tp, id, req.Model, now),
 		Limits:        g.limits(tp, id, mp, req.Model),
-		Prompt:        promptAmount(p.Tokens, mp.Price),
-		NanoPerToken:  mp.Price.OutputPerMTok * NanoPerUSD / 1e6,
-		MinCompletion: int64(min(g.minComp, want)),
-		MaxCompletion: int64(want),
+		Prompt:        promptAmount(p.Tokens, price),
+		NanoPerToken:  price.OutputPerMTok * NanoPerUSD / 1e6,
+		MinCompletion: n * int64(min(g.minComp, want)),
+		MaxCompletion: n * int64(want),
 		TTL:           time.Hour,
 	}, clientCap
 }
@@ -267,21 +270,117 @@ func promptAmount(tokens int, p Price) Amount {
 	return Amount{Tokens: int64(tokens), NanoUSD: ToNano(p.Cost(router.Usage{PromptTokens: tokens}))}
 }
 
-// setCompletionCap writes the cap into the field the client used, else
-// max_tokens (what every OpenAI-compatible server reads).
-func setCompletionCap(req *router.ChatRequest, n int) {
+// choices is the request's n (1 when unset).
+func choices(req *router.ChatRequest) int { return max(req.N, 1) }
+
+// setCompletionCap lowers the completion cap to n. A field the client sent
+// is rewritten in place (its spelling is what the upstream accepted from
+// this client); a body without one stays as it is and the adapter writes
+// req.CompletionCap in the spelling its upstream model takes
+// (max_completion_tokens for OpenAI reasoning models, max_tokens
+// elsewhere; Anthropic and Gemini translate req.MaxTokens).
+func setCompletionCap(req *router.ChatRequest, n int, clientField bool) {
 	v := []byte(strconv.Itoa(n))
-	wrote := false
-	for _, f := range []string{"max_completion_tokens", "max_tokens", "max_output_tokens"} {
-		if old := req.Field(f); len(old) > 0 && string(old) != "null" {
-			req.Body = router.SetField(req.Body, f, v)
-			wrote = true
+	wrote := false // a field every OpenAI-compatible upstream reads
+	if clientField {
+		for _, f := range []string{"max_completion_tokens", "max_tokens", "max_output_tokens"} {
+			if old := req.Field(f); len(old) > 0 && string(old) != "null" {
+				req.Body = router.SetField(req.Body, f, v)
+				wrote = wrote || f != "max_output_tokens"
+			}
 		}
 	}
 	if !wrote {
-		req.Body = router.SetField(req.Body, "max_tokens", v)
+		req.CompletionCap = n // max_output_tokens alone is the Responses API's spelling
 	}
 	req.MaxTokens = n
+}
+
+// noteSettled records the team's budget share for the downgrade ladder
+// and the remaining-budget header, both from the spend settled so far:
+// in-flight reservations hold a worst case that mostly comes back, so
+// counting them would downgrade a team, or report it nearly spent, after
+// a few dollars' worth of reservations and a few cents of real spend.
+func (g *Guard) noteSettled(team string, limit Amount, gr Grant, meta *router.Meta) {
+	settled := Amount{}
+	if len(gr.Settled) > 0 {
+		settled = gr.Settled[0]
+	}
+	g.used.Store(team, share(limit, settled))
+	if limit.NanoUSD > 0 {
+		meta.BudgetRemainingUSD = float64(max(limit.NanoUSD-settled.NanoUSD, 0)) / NanoPerUSD
+		meta.HasBudgetUSD = true
+	}
+}
+
+// addSettled adds a settled charge to the team's budget share, so this
+// replica's next downgrade decision sees it without waiting for the next
+// reservation to read the ledger.
+func (g *Guard) addSettled(team string, limit, actual Amount) {
+	if limit == (Amount{}) {
+		return
+	}
+	for {
+		old, ok := g.used.Load(team)
+		if !ok {
+			return // the next reservation reads the ledger
+		}
+		if g.used.CompareAndSwap(team, old, old.(float64)+share(limit, actual)) {
+			return
+		}
+	}
+}
+
+// reservePrice is what a request for alias reserves at: the dearest price
+// among the alias and every alias the router may fall back to from it
+// (fallbacks and context-window fallbacks, transitively). The deployment
+// that answers is chosen after admission, and settlement bills the one
+// that served, so the reservation must cover the dearest; the cost is a
+// larger hold while the request is in flight, never a larger bill.
+func (g *Guard) reservePrice(alias string) Price {
+	if p, ok := g.reservePr[alias]; ok {
+		return p
+	}
+	return g.models[alias].Price
+}
+
+// reservePrices computes reservePrice for every alias.
+func reservePrices(models map[string]ModelPolicy) map[string]Price {
+	out := make(map[string]Price, len(models))
+	for alias := range models {
+		p := Price{}
+		seen := map[string]bool{}
+		var walk func(a string)
+		walk = func(a string) {
+			mp, ok := models[a]
+			if !ok || seen[a] {
+				return
+			}
+			seen[a] = true
+			p.InputPerMTok = max(p.InputPerMTok, mp.Price.InputPerMTok)
+			p.OutputPerMTok = max(p.OutputPerMTok, mp.Price.OutputPerMTok)
+			for _, f := range mp.Fallbacks {
+				walk(f)
+			}
+		}
+		walk(alias)
+		out[alias] = p
+	}
+	return out
+}
+
+// servedPrice is the price of the reply: the deployment's, else the price
+// of the alias that answered (a fallback's own, a downgrade target's).
+func (g *Guard) servedPrice(alias string, t router.Target, reserved Price) Price {
+	if g.prices != nil {
+		if p, ok := g.prices.For(alias, t.Provider, t.Model); ok {
+			return p
+		}
+	}
+	if mp, ok := g.models[alias]; ok {
+		return mp.Price
+	}
+	return reserved
 }
 
 // reserve asks the ledger, falling back to in-process limits when it

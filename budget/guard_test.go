@@ -49,8 +49,10 @@ func TestStreamCutAtBudget(t *testing.T) {
 	if !up.streams[0].(*fakeStream).closed.Load() {
 		t.Error("upstream not closed after the cut")
 	}
-	if req.Meta.MaxTokensClamped != 100 || !strings.Contains(string(up.bodies[0]), `"max_tokens":100`) {
-		t.Errorf("clamp = %d, body %s; want max_tokens 100", req.Meta.MaxTokensClamped, up.bodies[0])
+	// The client sent no cap: the body stays as sent and the adapter
+	// writes the clamp (CompletionCap) in its upstream's spelling.
+	if req.Meta.MaxTokensClamped != 100 || req.CompletionCap != 100 || string(up.bodies[0]) != body1 {
+		t.Errorf("clamp = %d, cap %d, body %s; want 100, 100 and the client's body", req.Meta.MaxTokensClamped, req.CompletionCap, up.bodies[0])
 	}
 	st.Close()
 	st.Close() // twice is safe and settles once
@@ -80,6 +82,7 @@ func TestClampKeepsClientField(t *testing.T) {
 	}{
 		{"fits", `{"model":"m","max_completion_tokens":20,"messages":[{"role":"user","content":"hi"}]}`, `"max_completion_tokens":20`, false},
 		{"clamp max_completion_tokens", `{"model":"m","max_completion_tokens":5000,"messages":[{"role":"user","content":"hi"}]}`, `"max_completion_tokens":`, true},
+		{"clamp max_tokens", `{"model":"m","max_tokens":5000,"messages":[{"role":"user","content":"hi"}]}`, `"max_tokens":`, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,8 +97,8 @@ func TestClampKeepsClientField(t *testing.T) {
 			if !strings.Contains(body, tc.want) || (req.Meta.MaxTokensClamped > 0) != tc.clamped {
 				t.Errorf("body %s clamp %d; want %s, clamped %v", body, req.Meta.MaxTokensClamped, tc.want, tc.clamped)
 			}
-			if tc.clamped && req.MaxTokens != req.Meta.MaxTokensClamped {
-				t.Errorf("req.MaxTokens = %d; want %d", req.MaxTokens, req.Meta.MaxTokensClamped)
+			if tc.clamped && (req.MaxTokens != req.Meta.MaxTokensClamped || req.CompletionCap != 0) {
+				t.Errorf("req.MaxTokens = %d, CompletionCap %d; want %d and 0 (the client's field holds the cap)", req.MaxTokens, req.CompletionCap, req.Meta.MaxTokensClamped)
 			}
 		})
 	}

@@ -78,7 +78,8 @@ type Limit struct {
 
 // Reservation asks a ledger for room for one request: the prompt, plus
 // between MinCompletion and MaxCompletion completion tokens, the most that
-// fits every bucket. Rate limits need one request and, in tokens, the
+// fits every bucket. Completion counts every choice of the request (n
+// choices of the per-choice cap). Rate limits need one request and, in tokens, the
 // prompt plus MinCompletion; they are charged the prompt plus the granted
 // completion and refunded on Settle.
 type Reservation struct {
@@ -109,8 +110,13 @@ type Grant struct {
 	Completion int64
 	// Charged is what each bucket was charged.
 	Charged Amount
-	// Spent is each bucket's spend after the charge, in Buckets order.
+	// Spent is each bucket's spend after the charge, in Buckets order:
+	// settled spend plus the reservations in flight (this one included).
 	Spent []Amount
+	// Settled is each bucket's settled spend, in Buckets order: what
+	// Settle recorded, without any reservation in flight. Budget shares
+	// and the remaining-budget header read it.
+	Settled []Amount
 	// Rate is the tightest rate limit after the charge.
 	Rate RateState
 }
@@ -156,6 +162,16 @@ type Ledger interface {
 	Settle(ctx context.Context, r Reservation, actual Amount) error
 	// Spent reports each bucket's spend in its current period.
 	Spent(ctx context.Context, buckets []Bucket) ([]Amount, error)
+}
+
+// SettledLedger is a Ledger that can also report settled spend: each
+// bucket's spend in its current period without the reservations in
+// flight (Grant.Settled without a reservation). The downgrade ladder reads
+// it on a replica's first request for a team; a Ledger without it is read
+// with Spent, which counts the reservations in flight too.
+type SettledLedger interface {
+	Ledger
+	Settled(ctx context.Context, buckets []Bucket) ([]Amount, error)
 }
 
 // fitCompletion is the completion cap that fits every bucket given its

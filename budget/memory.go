@@ -26,6 +26,14 @@ type Memory struct {
 type memBucket struct {
 	start time.Time
 	Amount
+	// held is what reservations in flight charged; Amount - held is the
+	// settled spend (see settled).
+	held Amount
+}
+
+// settled is the bucket's spend without the reservations in flight.
+func (b *memBucket) settled() Amount {
+	return Amount{Tokens: b.Tokens - b.held.Tokens, NanoUSD: b.NanoUSD - b.held.NanoUSD}
 }
 
 type memReservation struct {
@@ -34,7 +42,7 @@ type memReservation struct {
 	expires time.Time
 }
 
-var _ Ledger = (*Memory)(nil)
+var _ SettledLedger = (*Memory)(nil)
 
 // NewMemory returns an empty in-process ledger. now is the clock (nil:
 // time.Now).
@@ -122,10 +130,14 @@ func (m *Memory) Reserve(_ context.Context, r Reservation) (Grant, error) {
 	}
 	g.Completion, g.Charged = n, r.charge(n)
 	g.Spent = spent
+	g.Settled = make([]Amount, len(mbs))
 	for i := range mbs {
 		mbs[i].Tokens += g.Charged.Tokens
 		mbs[i].NanoUSD += g.Charged.NanoUSD
+		mbs[i].held.Tokens += g.Charged.Tokens
+		mbs[i].held.NanoUSD += g.Charged.NanoUSD
 		g.Spent[i] = mbs[i].Amount
+		g.Settled[i] = mbs[i].settled()
 	}
 	tok := r.Prompt.Tokens + n
 	for _, l := range r.Limits {
@@ -165,6 +177,8 @@ func (m *Memory) Settle(_ context.Context, r Reservation, actual Amount) error {
 		}
 		mb.Tokens += actual.Tokens - res.charged.Tokens
 		mb.NanoUSD += actual.NanoUSD - res.charged.NanoUSD
+		mb.held.Tokens -= res.charged.Tokens
+		mb.held.NanoUSD -= res.charged.NanoUSD
 	}
 	for _, l := range r.Limits {
 		if l.TPM > 0 {
@@ -181,6 +195,17 @@ func (m *Memory) Spent(_ context.Context, buckets []Bucket) ([]Amount, error) {
 	out := make([]Amount, len(buckets))
 	for i, b := range buckets {
 		out[i] = m.bucket(b).Amount
+	}
+	return out, nil
+}
+
+// Settled implements SettledLedger.
+func (m *Memory) Settled(_ context.Context, buckets []Bucket) ([]Amount, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Amount, len(buckets))
+	for i, b := range buckets {
+		out[i] = m.bucket(b).settled()
 	}
 	return out, nil
 }

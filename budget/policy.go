@@ -45,11 +45,15 @@ type ModelPolicy struct {
 	Tools, Vision, JSONSchema bool
 	// RateLimit caps the alias across all teams.
 	RateLimit *RateSpec
-	// Price is what reservations charge: the dearest of the alias's and its
-	// deployments' prices, since the deployment is picked later. Settling
-	// uses the price of the deployment that served.
+	// Price is the alias's price for reservations: the dearest of the
+	// alias's and its deployments' prices, since the deployment is picked
+	// later. Settling uses the price of the deployment that served.
 	Price  Price
 	Priced bool
+	// Fallbacks are the aliases the router may serve the alias with instead
+	// (its fallbacks and context-window fallbacks): a request reserves at
+	// the dearest price along them, see Guard.reservePrice.
+	Fallbacks []string
 }
 
 // DowngradeRule moves a request to a cheaper alias when all its triggers
@@ -137,10 +141,10 @@ func (g *Guard) downgrade(ctx context.Context, req *router.ChatRequest, tp *Team
 	return nil
 }
 
-// usedShare is the share of the team budget spent, the larger of its
+// usedShare is the share of the team budget settled, the larger of its
 // dimensions. It comes from the last reservation this replica made for
-// the team, which avoids a second ledger round trip; a replica that has
-// not seen the team yet asks the ledger once.
+// the team plus what it settled since, which avoids a second ledger round
+// trip; a replica that has not seen the team yet asks the ledger once.
 func (g *Guard) usedShare(ctx context.Context, team string, tp *TeamPolicy) float64 {
 	if tp.Budget == nil {
 		return 0
@@ -149,7 +153,11 @@ func (g *Guard) usedShare(ctx context.Context, team string, tp *TeamPolicy) floa
 		return v.(float64)
 	}
 	b := g.bucket(team, "team", *tp.Budget, g.now())
-	sp, err := g.ledger.Spent(ctx, []Bucket{b})
+	read := g.ledger.Spent
+	if sl, ok := g.ledger.(SettledLedger); ok {
+		read = sl.Settled
+	}
+	sp, err := read(ctx, []Bucket{b})
 	if err != nil || len(sp) == 0 {
 		return 0
 	}

@@ -20,6 +20,10 @@ type settlement struct {
 	// meta, when set, receives the settled usage and cost, which the
 	// usage ledger writes: the ledger row and the budget agree.
 	meta *router.Meta
+	// team and teamLimit name the team budget whose share the downgrade
+	// ladder reads (teamLimit zero: none).
+	team      string
+	teamLimit Amount
 }
 
 // settleUsage prices s's usage, replaces the reservation's charge with
@@ -27,14 +31,10 @@ type settlement struct {
 // and an embeddings reply both settle here, so every reply takes one
 // path back.
 func (g *Guard) settleUsage(ctx context.Context, s settlement) float64 {
-	price := s.price
-	if g.prices != nil {
-		if p, ok := g.prices.For(s.alias, s.target.Provider, s.target.Model); ok {
-			price = p
-		}
-	}
-	cost := price.Cost(s.usage)
-	g.settle(ctx, s.led, s.res, Amount{Tokens: int64(s.usage.PromptTokens + s.usage.CompletionTokens), NanoUSD: ToNano(cost)})
+	cost := g.servedPrice(s.alias, s.target, s.price).Cost(s.usage)
+	actual := Amount{Tokens: int64(s.usage.PromptTokens + s.usage.CompletionTokens), NanoUSD: ToNano(cost)}
+	g.settle(ctx, s.led, s.res, actual)
+	g.addSettled(s.team, s.teamLimit, actual)
 	if m := s.meta; m != nil {
 		m.Usage, m.CostUSD, m.Estimated, m.Settled = s.usage, cost, s.usage.Estimated, true
 	}

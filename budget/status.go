@@ -6,7 +6,9 @@ import (
 )
 
 // TeamStatus is a team's budget in its current period, for /v1/usage.
-// Spent includes reservations of requests still in flight.
+// Spent includes reservations of requests still in flight (at their worst
+// case): it is what the limit admits against, while the downgrade ladder and
+// x-llmproxy-budget-remaining-usd read settled spend (Grant.Settled).
 type TeamStatus struct {
 	Team string
 	// HasBudget is false when the team has no budget; the rest is zero.

@@ -21,17 +21,22 @@ import (
 // withheld and not charged (at most one per request, which the upstream
 // may still bill), so a team's recorded spend never exceeds its budget.
 type guardedStream struct {
-	g       *Guard
-	ctx     context.Context
-	inner   router.Stream
-	req     *router.ChatRequest
-	alias   string
-	led     Ledger
-	res     Reservation
-	price   Price
-	prompt  *promptCount
-	limit   int64 // completion tokens granted
-	enforce bool  // cut at limit (the request is charged to a budget)
+	g      *Guard
+	ctx    context.Context
+	inner  router.Stream
+	req    *router.ChatRequest
+	alias  string
+	led    Ledger
+	res    Reservation
+	price  Price
+	prompt *promptCount
+	limit  int64 // completion tokens granted, all choices together
+	n      int   // choices asked (n)
+	// team and teamLimit name the team budget the settlement adds to
+	// (teamLimit zero: none).
+	team      string
+	teamLimit Amount
+	enforce   bool // cut at limit (the request is charged to a budget)
 	// budgetCut: the limit is the budget's, not the client's, so a cut
 	// ends with a budget error after the finish chunk.
 	budgetCut bool
@@ -134,7 +139,15 @@ func (s *guardedStream) cutStream() (*router.Chunk, error) {
 	}
 	prefix := `{"id":` + strconv.Quote(h.ID) + `,"object":"chat.completion.chunk","created":` + strconv.FormatInt(h.Created, 10) +
 		`,"model":` + strconv.Quote(h.Model)
-	fin := &router.Chunk{Data: []byte(prefix + `,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}]}`), Model: h.Model}
+	// Every choice ends: with n > 1 the grant is shared by all of them.
+	fin := []byte(prefix + `,"choices":[`)
+	for i := range max(s.n, 1) {
+		if i > 0 {
+			fin = append(fin, ',')
+		}
+		fin = append(fin, `{"index":`+strconv.Itoa(i)+`,"delta":{},"logprobs":null,"finish_reason":"length"}`...)
+	}
+	fin = append(fin, "]}"...)
 	u := s.estimated()
 	ub, _ := json.Marshal(u)
 	s.pending = []*router.Chunk{{Data: []byte(prefix + `,"choices":[],"usage":` + string(ub) + `}`), Usage: &u, UsageOnly: true, Model: h.Model}}
@@ -143,7 +156,7 @@ func (s *guardedStream) cutStream() (*router.Chunk, error) {
 		s.endErr = &router.Error{Kind: router.KindBudgetExceeded, Code: "insufficient_quota",
 			Message: "budget exhausted: the reply was cut at " + strconv.FormatInt(s.limit, 10) + " completion tokens, all that the team's budget had left"}
 	}
-	return fin, nil
+	return &router.Chunk{Data: fin, Model: h.Model}, nil
 }
 
 // estimated is the tokenizer's usage of what was read: the exact prompt
@@ -175,7 +188,14 @@ func (s *guardedStream) settleNow() {
 	}
 	s.g.release(s.buf)
 	s.buf = &s.spare // a Next after Close must not touch the pooled buffer
-	s.g.settleUsage(s.ctx, settlement{led: s.led, res: s.res, alias: s.alias, target: s.req.Target, price: s.price, usage: u, meta: s.req.Meta})
+	// Bill what was served: a fallback answers at its own alias's price,
+	// as a downgrade does (s.alias is then already the target).
+	alias := s.alias
+	if s.req.FallbackAlias != "" {
+		alias = s.req.FallbackAlias
+	}
+	s.g.settleUsage(s.ctx, settlement{led: s.led, res: s.res, alias: alias, target: s.req.Target, price: s.price, usage: u,
+		meta: s.req.Meta, team: s.team, teamLimit: s.teamLimit})
 }
 
 // scan adds up the bound of one chunk's output text: the byte lengths of

@@ -25,13 +25,54 @@ const (
 	tokensToolsPreamble = 12
 	// tokensPerToolCall covers the framing of one tool call in a message.
 	tokensPerToolCall = 4
-	// ImageTokens is what one image part is estimated at: a 1024×1024
-	// high-detail image on gpt-4o (85 base + 4 tiles × 170). Images are
-	// not fetched or decoded on the request path.
-	ImageTokens = 765
+	// ImageTokens is what one image part is reserved at: the largest
+	// high-detail image on gpt-4o (scaled into 2048×2048, then its short
+	// side to 768: 768×2048 is 2×4 tiles, 85 base + 8 × 170). Images are
+	// not fetched or decoded on the request path. Settlement uses the
+	// upstream's count.
+	ImageTokens = 85 + 8*170
 	// ImageTokensLow is an image part with detail "low".
 	ImageTokensLow = 85
+	// FileRefTokens is a file part that names an uploaded file (file_id)
+	// instead of carrying its bytes: its size is unknown here, so this is
+	// an estimate, not a bound; settlement uses the upstream's count.
+	FileRefTokens = ImageTokens
 )
+
+// Inline file and audio parts are reserved from their size, an upper
+// bound on what the upstream bills for them:
+//   - a file part (file.file_data, a base64 data URL) is billed as the
+//     text extracted from it plus, for PDFs, an image of each page. Text
+//     costs at most one token per byte (a token is at least one byte of
+//     UTF-8), and extracted text is no longer than the file for text
+//     formats and for PDFs with plain content streams; page images cost
+//     ≤ ImageTokens per page, and a page takes well over ImageTokens
+//     bytes once it has content. A PDF built to beat that (thousands of
+//     empty pages, or flate-compressed repetitive text) can bill more:
+//     the reservation is then short by the difference and settlement
+//     records the upstream's real count. The issue #17 case — a 400 KB
+//     data URL (300 KB decoded) billed at 100,054 prompt tokens — is
+//     reserved at 300 K, about three bytes per billed token.
+//   - an audio part (input_audio.data, base64) costs a few tens of tokens
+//     per second of sound, while every accepted format (wav, mp3) takes
+//     at least a kilobyte per second: its decoded size bounds it by far.
+//
+// The decoded size of n base64 characters is at most 3n/4 bytes; the
+// bound (bound.go) uses the literal's byte length including the data-URL
+// prefix, which only adds.
+
+// payloadTokens bounds an inline payload: a base64 string or a data URL.
+func payloadTokens(s string) int {
+	if rest, ok := strings.CutPrefix(s, "data:"); ok {
+		if _, data, found := strings.Cut(rest, ","); found {
+			s = data
+		}
+	}
+	return base64Tokens(len(s))
+}
+
+// base64Tokens is the decoded size of n base64 characters, rounded up.
+func base64Tokens(n int) int { return (3*n + 3) / 4 }
 
 // encodingFor maps a model (alias or upstream name) to its tokenizer
 // encoding. tokenizer.ForModel rejects dated and new names such as
@@ -159,6 +200,13 @@ type contentPart struct {
 	ImageURL struct {
 		Detail string `json:"detail"`
 	} `json:"image_url"`
+	File struct {
+		FileData string `json:"file_data"`
+		Filename string `json:"filename"`
+	} `json:"file"`
+	InputAudio struct {
+		Data string `json:"data"`
+	} `json:"input_audio"`
 }
 
 // Prompt counts the prompt tokens of a chat-completions body with the
@@ -237,7 +285,16 @@ func contentTokens(cd tokenizer.Codec, raw json.RawMessage) (n int, image bool) 
 			} else {
 				n += ImageTokens
 			}
-		default: // input_audio, file: a flat cost rather than nothing
+		case "file":
+			if p.File.FileData == "" {
+				n += FileRefTokens
+			} else {
+				n += payloadTokens(p.File.FileData)
+			}
+			n += countWith(cd, p.File.Filename)
+		case "input_audio":
+			n += payloadTokens(p.InputAudio.Data)
+		default: // unknown part types: a flat cost rather than nothing
 			n += ImageTokens
 		}
 	}

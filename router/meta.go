@@ -16,9 +16,9 @@ type Meta struct {
 	// DowngradedFrom is the alias the client asked for when the downgrade
 	// ladder moved the request (x-llmproxy-downgraded-from).
 	DowngradedFrom string
-	// BudgetRemainingUSD is the team's budget left after this request's
-	// reservation (x-llmproxy-budget-remaining-usd); valid when
-	// HasBudgetUSD.
+	// BudgetRemainingUSD is the team's budget left, its limit less the
+	// spend settled so far (x-llmproxy-budget-remaining-usd): requests
+	// in flight are not counted. Valid when HasBudgetUSD.
 	BudgetRemainingUSD float64
 	HasBudgetUSD       bool
 	// RateLimit holds OpenAI's x-ratelimit-* values; zero limits are not

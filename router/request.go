@@ -21,7 +21,17 @@ type ChatRequest struct {
 	// IncludeUsage is stream_options.include_usage.
 	IncludeUsage bool
 	// MaxTokens is max_completion_tokens, else max_tokens; 0 when absent.
+	// The budget guard lowers it when it clamps (see CompletionCap), so
+	// adapters that translate the request send the clamped cap.
 	MaxTokens int
+	// N is the number of choices asked for ("n"), 1 when absent.
+	N int
+	// CompletionCap, when positive, is the completion cap per choice the
+	// budget guard imposed and could not write into the body because the
+	// client sent no cap field: an adapter writes it in the spelling its
+	// upstream accepts (the guard rewrites a field the client sent itself).
+	// Zero leaves the body's cap, or its absence, as the client sent it.
+	CompletionCap int
 	// PromptTokens is the prompt's estimated token count, set by the first
 	// stage that counts it (the budget guard) so that the router does not
 	// tokenize the body again; 0 means not counted. A middleware that
@@ -52,6 +62,9 @@ type ChatRequest struct {
 	Meta *Meta
 }
 
+// MaxChoices is the largest "n" accepted, OpenAI's limit.
+const MaxChoices = 128
+
 // ParseChatRequest reads the routing fields of a chat-completions body. The
 // errors are *Error of KindInvalidRequest naming the bad parameter.
 func ParseChatRequest(body []byte) (*ChatRequest, error) {
@@ -69,7 +82,7 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 		// differ from what the upstream acts on.
 		return nil, invalidParam(key, "Duplicate key '"+key+"' in the request body.")
 	}
-	req := &ChatRequest{Body: body}
+	req := &ChatRequest{Body: body, N: 1}
 	var hasMessages bool
 	for _, f := range fields {
 		v := body[f.start:f.end]
@@ -108,6 +121,17 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 			if f.key == "max_completion_tokens" || req.MaxTokens == 0 {
 				req.MaxTokens = n
 			}
+		case "n":
+			if string(v) == "null" {
+				continue
+			}
+			// OpenAI's bounds: every choice is billed, so n multiplies the
+			// completion a budget must reserve.
+			n, err := strconv.Atoi(string(v))
+			if err != nil || n < 1 || n > MaxChoices {
+				return nil, invalidParam("n", "Invalid 'n': expected an integer from 1 to "+strconv.Itoa(MaxChoices)+".")
+			}
+			req.N = n
 		case "messages":
 			hasMessages = len(v) > 0 && v[0] == '['
 			if !hasMessages {

@@ -15,6 +15,12 @@ var parseTests = []struct {
 	{"minimal", `{"model":"m","messages":[]}`, "", ChatRequest{Model: "m"}},
 	{"stream", `{"model":"m","messages":[],"stream":true}`, "", ChatRequest{Model: "m", Stream: true}},
 	{"stream null", `{"model":"m","messages":[],"stream":null}`, "", ChatRequest{Model: "m"}},
+	{"n", `{"model":"m","messages":[],"n":128}`, "", ChatRequest{Model: "m", N: 128}},
+	{"n null", `{"model":"m","messages":[],"n":null}`, "", ChatRequest{Model: "m", N: 1}},
+	{"n zero", `{"model":"m","messages":[],"n":0}`, "n", ChatRequest{}},
+	{"n too many", `{"model":"m","messages":[],"n":129}`, "n", ChatRequest{}},
+	{"n fraction", `{"model":"m","messages":[],"n":1.5}`, "n", ChatRequest{}},
+	{"n string", `{"model":"m","messages":[],"n":"2"}`, "n", ChatRequest{}},
 	{"include usage", `{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}`, "", ChatRequest{Model: "m", Stream: true, IncludeUsage: true}},
 	{"include usage without stream is ignored", `{"model":"m","messages":[],"stream_options":{"include_usage":true}}`, "", ChatRequest{Model: "m"}},
 	{"max_tokens", `{"model":"m","messages":[],"max_tokens":7}`, "", ChatRequest{Model: "m", MaxTokens: 7}},
@@ -64,6 +70,9 @@ func TestParseChatRequest(t *testing.T) {
 				t.Errorf("ParseChatRequest(%s) = {Model:%q Stream:%v IncludeUsage:%v MaxTokens:%d}; want {Model:%q Stream:%v IncludeUsage:%v MaxTokens:%d}",
 					tc.body, got.Model, got.Stream, got.IncludeUsage, got.MaxTokens,
 					tc.want.Model, tc.want.Stream, tc.want.IncludeUsage, tc.want.MaxTokens)
+			}
+			if want := max(tc.want.N, 1); got.N != want {
+				t.Errorf("ParseChatRequest(%s).N = %d; want %d", tc.body, got.N, want)
 			}
 			if string(got.Body) != tc.body {
 				t.Errorf("ParseChatRequest(%s).Body = %s; want the input", tc.body, got.Body)

@@ -29,6 +29,9 @@ type reqRecord struct {
 	requestID string
 	route     string
 	model     string // alias requested, only when it is configured
+	// aliasUsed is the alias that served (a downgrade target or a
+	// fallback) when it is not model; it prices the usage.
+	aliasUsed string
 	modelUsed string
 	provider  string
 	status    int
@@ -50,6 +53,10 @@ type reqRecord struct {
 
 func (r *reqRecord) fill(req *router.ChatRequest) {
 	r.ledgerMeta = req.Meta
+	r.aliasUsed = req.Model // the downgrade target, if any
+	if req.FallbackAlias != "" {
+		r.aliasUsed = req.FallbackAlias
+	}
 	r.modelUsed = req.Target.Model
 	r.provider = req.Target.Provider
 	r.attempts = req.Attempts

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -192,7 +193,8 @@ redis: {url: "redis://localhost:6379"}
 		Router: RouterConfig{Strategy: "weighted", MaxAttempts: 3,
 			Breaker:  BreakerConfig{0.5, 10, sec(60), sec(30), 2},
 			Timeouts: TimeoutsConfig{sec(5), sec(30), sec(30), sec(600)}},
-		Redis:  &RedisConfig{URL: "redis://localhost:6379", OnError: "fail_closed", Prefix: "llmproxy"},
+		Redis: &RedisConfig{URL: "redis://localhost:6379", OnError: "fail_closed", Prefix: "llmproxy", Timeout: sec(3),
+			PoolSize: max(64, 10*runtime.GOMAXPROCS(0))},
 		Budget: BudgetConfig{Unpriced: "allow"},
 	}
 	c.doc = nil

@@ -40,11 +40,15 @@ teams:
 `
 
 // startBudgetE2E is startE2E with budgetConfig.
-func startBudgetE2E(t *testing.T) *e2e {
+func startBudgetE2E(t *testing.T) *e2e { t.Helper(); return startConfigE2E(t, budgetConfig) }
+
+// startConfigE2E is startE2E with conf, which may use ${FAKE_URL},
+// ${UPSTREAM_KEY} and ${TEAM_KEY}.
+func startConfigE2E(t *testing.T, conf string) *e2e {
 	t.Helper()
 	up := newFakeUpstream(t)
 	env := map[string]string{"FAKE_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
-	cfg, err := ParseConfig([]byte(budgetConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := ParseConfig([]byte(conf), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}

@@ -75,6 +75,7 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	resp, err := s.embed.ServeEmbed(ctx, req) // the chain: usage, budget, rate limits, router
 	rec.modelUsed, rec.provider, rec.attempts = req.Target.Model, req.Target.Provider, req.Attempts
 	rec.ledgerMeta = req.Meta
+	rec.aliasUsed = req.FallbackAlias // prices the usage; "" is the alias asked
 	setMetaHeaders(func(k, v string) { c.Set(k, v) }, req.Meta)
 	if err != nil {
 		setAttemptHeaders(c, req.Attempts, req.Target.Provider)

@@ -130,14 +130,19 @@ func (s *Server) recordUsage(r *reqRecord, outcome string, dur time.Duration) {
 // settle is the usage and cost a request is charged. The budget guard's
 // settlement wins when there is one, so the ledger and the budget agree
 // to the cent (its usage includes tokenizer counts for cut streams);
-// otherwise the upstream's usage is priced from the config.
+// otherwise the upstream's usage is priced from the config, at the price
+// of what served: the deployment's, else the alias that answered.
 func (u *usageLedger) settle(r *reqRecord) (router.Usage, float64) {
 	if m := r.ledgerMeta; m != nil && m.Settled {
 		use := m.Usage
 		use.Estimated = use.Estimated || m.Estimated
 		return use, m.CostUSD
 	}
-	p, ok := u.prices.For(r.model, r.provider, r.modelUsed)
+	alias := r.model
+	if r.aliasUsed != "" {
+		alias = r.aliasUsed
+	}
+	p, ok := u.prices.For(alias, r.provider, r.modelUsed)
 	if !ok {
 		return r.usage, 0 // unpriced aliases are free (budget.unpriced)
 	}

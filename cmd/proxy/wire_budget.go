@@ -67,7 +67,8 @@ func buildGuard(cfg *Config, log *slog.Logger, reg prometheus.Registerer, rdb *r
 	for _, m := range cfg.Models {
 		mp := budget.ModelPolicy{ContextWindow: m.ContextWindow, MaxOutputTokens: m.MaxOutputTokens, RateLimit: rateSpec(m.RateLimit),
 			Tools: slices.Contains(m.Capabilities, "tools"), Vision: slices.Contains(m.Capabilities, "vision"),
-			JSONSchema: slices.Contains(m.Capabilities, "json_schema")}
+			JSONSchema: slices.Contains(m.Capabilities, "json_schema"),
+			Fallbacks:  append(slices.Clone(m.Fallbacks), m.ContextWindowFallbacks...)}
 		if m.Pricing != nil {
 			mp.Price, mp.Priced = toPrice(m.Pricing), true
 			prices.SetAlias(m.Name, mp.Price)

@@ -3,14 +3,51 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
+	"strings"
 
 	"llmproxy/router"
 )
 
 // chatBody is the upstream body: the client's JSON with "model" rewritten
 // (and include_usage asked for streams, see ChatRequest.UpstreamBody).
-// Every other byte is forwarded as it came.
-func chatBody(req *router.ChatRequest) []byte { return req.UpstreamBody(req.Target.Model) }
+// Every other byte is forwarded as it came, except a completion cap the
+// budget imposed on a body that had none (ChatRequest.CompletionCap).
+func chatBody(req *router.ChatRequest) []byte {
+	b := req.UpstreamBody(req.Target.Model)
+	if req.CompletionCap > 0 && !hasCap(req) {
+		b = router.SetField(b, capField(req.Target.Model), []byte(strconv.Itoa(req.CompletionCap)))
+	}
+	return b
+}
+
+// hasCap reports a non-null max_tokens or max_completion_tokens in the body.
+func hasCap(req *router.ChatRequest) bool {
+	for _, f := range []string{"max_completion_tokens", "max_tokens"} {
+		if v := req.Field(f); len(v) > 0 && string(v) != "null" {
+			return true
+		}
+	}
+	return false
+}
+
+// capField is the completion-cap field for an upstream model. OpenAI's
+// reasoning models (o1, o3, o4-mini, ...) and the gpt-5 family reject
+// max_tokens and take only max_completion_tokens; every other
+// OpenAI-compatible server (older OpenAI models, vLLM, Ollama, most
+// gateways) reads max_tokens, which OpenAI itself still accepts for
+// non-reasoning models. The rule: a name (after any "vendor/" prefix) that
+// starts with "gpt-5", or with "o" and a digit, gets max_completion_tokens.
+func capField(model string) string {
+	m := strings.ToLower(model)
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		m = m[i+1:]
+	}
+	if strings.HasPrefix(m, "gpt-5") || (len(m) > 1 && m[0] == 'o' && m[1] >= '0' && m[1] <= '9') {
+		return "max_completion_tokens"
+	}
+	return "max_tokens"
+}
 
 // embedBody rewrites only "model"; encoding_format, dimensions and the input
 // stay exactly as the client sent them.

@@ -17,7 +17,8 @@ import (
 // Keys, all under the client's prefix and hash-tagged by team so one
 // request's script touches one Cluster slot:
 //
-//	{b:<team>}:bud:<bucket>:<period start unix>  hash t (tokens), n (nano-USD)
+//	{b:<team>}:bud:<bucket>:<period start unix>  hash t (tokens), n (nano-USD),
+//	                                             rt, rn (held by reservations in flight)
 //	{b:<team>}:rl:<limiter>                      hash rq, rqt, tk, tkt (token buckets)
 //	{b:<team>}:res:<reservation id>              what the reservation charged, expiring
 //
@@ -31,7 +32,7 @@ type Budgets struct {
 	settle  *goredis.Script
 }
 
-var _ budget.Ledger = (*Budgets)(nil)
+var _ budget.SettledLedger = (*Budgets)(nil)
 
 // Budgets returns the budget ledger on c.
 func (c *Client) Budgets() *Budgets {
@@ -114,6 +115,13 @@ func (b *Budgets) Reserve(ctx context.Context, r budget.Reservation) (budget.Gra
 		g.Rate = tightest(g.Rate, st)
 		i += 6
 	}
+	for range r.Buckets {
+		if i+1 >= len(v) {
+			break
+		}
+		g.Settled = append(g.Settled, budget.Amount{Tokens: v[i], NanoUSD: v[i+1]})
+		i += 2
+	}
 	return g, nil
 }
 
@@ -155,10 +163,22 @@ func (b *Budgets) Settle(ctx context.Context, r budget.Reservation, actual budge
 
 // Spent implements budget.Ledger.
 func (b *Budgets) Spent(ctx context.Context, buckets []budget.Bucket) ([]budget.Amount, error) {
+	return b.read(ctx, buckets, "t", "n")
+}
+
+// Settled implements budget.SettledLedger: t and n less what reservations
+// in flight hold (rt, rn; see budget_lua.go).
+func (b *Budgets) Settled(ctx context.Context, buckets []budget.Bucket) ([]budget.Amount, error) {
+	return b.read(ctx, buckets, "t", "n", "rt", "rn")
+}
+
+// read reads the fields of every bucket: tokens and nano-USD, less the
+// held ones when four fields are asked.
+func (b *Budgets) read(ctx context.Context, buckets []budget.Bucket, fields ...string) ([]budget.Amount, error) {
 	cmds := make([]*goredis.SliceCmd, len(buckets))
 	_, err := b.c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, k := range buckets {
-			cmds[i] = p.HMGet(ctx, b.bucketKey(k), "t", "n")
+			cmds[i] = p.HMGet(ctx, b.bucketKey(k), fields...)
 		}
 		return nil
 	})
@@ -169,6 +189,10 @@ func (b *Budgets) Spent(ctx context.Context, buckets []budget.Bucket) ([]budget.
 	for i, c := range cmds {
 		v := c.Val()
 		out[i] = budget.Amount{Tokens: toInt(v[0]), NanoUSD: toInt(v[1])}
+		if len(v) == 4 {
+			out[i].Tokens -= max(toInt(v[2]), 0)
+			out[i].NanoUSD -= max(toInt(v[3]), 0)
+		}
 	}
 	return out, nil
 }

@@ -14,8 +14,15 @@ package redis
 //
 // Reply: {1, granted, charged_tok, charged_nano, per bucket spent_tok,
 // spent_nano, per limiter rpm, rq_left, rq_reset_ms, tpm, tk_left,
-// tk_reset_ms}; {2|3, limiter, retry_ms, state...} for rpm|tpm refusals;
-// {4, bucket} for a budget refusal.
+// tk_reset_ms, then per bucket settled_tok, settled_nano}; {2|3, limiter,
+// retry_ms, state...} for rpm|tpm refusals; {4, bucket} for a budget
+// refusal.
+//
+// Held charges: besides t and n (spend including reservations in flight)
+// a bucket hash keeps rt and rn, what the reservations in flight charged.
+// Reserve adds the charge, Settle takes it back; t - rt is the settled
+// spend that budget shares and the remaining-budget header read. A bucket
+// without rt (rebuilt, or from before these fields) has nothing in flight.
 const reserveLua = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -70,6 +77,11 @@ for i = 1, nb do
   out[#out + 1] = redis.call('HINCRBY', k, 'n', cnano)
   redis.call('EXPIREAT', k, tonumber(ARGV[11 + 3 * (i - 1)]) + 86400)
 end
+local held = {}
+for i = 1, nb do
+  local k = KEYS[1 + i]
+  held[i] = {redis.call('HINCRBY', k, 'rt', ctok), redis.call('HINCRBY', k, 'rn', cnano)}
+end
 for i = 1, nl do
   local k, rpm, tpm, rq, tk = rl[i][1], rl[i][2], rl[i][3], rl[i][4], rl[i][5]
   if rpm > 0 then rq = rq - 1 end
@@ -79,6 +91,10 @@ for i = 1, nl do
   local a, b, c, d, e, f = state(rpm, rq, tpm, tk)
   out[#out + 1] = a; out[#out + 1] = b; out[#out + 1] = c
   out[#out + 1] = d; out[#out + 1] = e; out[#out + 1] = f
+end
+for i = 1, nb do
+  out[#out + 1] = out[3 + 2 * i] - math.max(held[i][1], 0)
+  out[#out + 1] = out[4 + 2 * i] - math.max(held[i][2], 0)
 end
 redis.call('SET', KEYS[1], cjson.encode({ctok, cnano}), 'PX', ARGV[1])
 return out
@@ -101,6 +117,8 @@ for i = 1, nb do
   if redis.call('EXISTS', k) == 1 then
     redis.call('HINCRBY', k, 't', dt)
     redis.call('HINCRBY', k, 'n', dn)
+    redis.call('HINCRBY', k, 'rt', -r[1])
+    redis.call('HINCRBY', k, 'rn', -r[2])
   end
 end
 local t = redis.call('TIME')

@@ -311,3 +311,45 @@ func (o *oneShot) Next() (*router.Chunk, error) {
 	return &router.Chunk{Whole: true, Usage: &router.Usage{PromptTokens: 10, CompletionTokens: 5}, Data: []byte(`{}`)}, nil
 }
 func (o *oneShot) Close() error { return nil }
+
+// TestRedisSettledSpend (issue 17 item 5): Grant.Settled and Settled
+// leave out reservations in flight, Spent keeps them, as in Memory; Settle
+// moves a charge into the settled spend once.
+func TestRedisSettledSpend(t *testing.T) {
+	c := mustBudgetRedis(t)
+	rl, mem := c.Budgets(), budget.NewMemory(nil)
+	ctx := context.Background()
+	start, end := budget.Day.Bounds(time.Now())
+	b := []budget.Bucket{{Team: "t", ID: "team", Limit: budget.Amount{Tokens: 10_000, NanoUSD: 1e9}, Start: start, End: end}}
+	r1 := budget.Reservation{ID: "s1", Buckets: b, Prompt: budget.Amount{Tokens: 10, NanoUSD: 100}, NanoPerToken: 1000, MinCompletion: 1, MaxCompletion: 990}
+	r2 := r1
+	r2.ID = "s2"
+	for _, l := range []budget.SettledLedger{rl, mem} {
+		if _, err := l.Reserve(ctx, r1); err != nil {
+			t.Fatal(err)
+		}
+		g2, err := l.Reserve(ctx, r2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g2.Settled) != 1 || g2.Settled[0] != (budget.Amount{}) || g2.Spent[0].Tokens != 2000 {
+			t.Errorf("%T: grant spent %v settled %v; want 2000 tokens spent, nothing settled", l, g2.Spent, g2.Settled)
+		}
+		for range 2 { // the second is a no-op
+			if err := l.Settle(ctx, r1, budget.Amount{Tokens: 42, NanoUSD: 4200}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sp, err := l.Settled(ctx, b)
+		if err != nil || sp[0] != (budget.Amount{Tokens: 42, NanoUSD: 4200}) {
+			t.Errorf("%T: Settled = %v (%v); want 42 tokens, 4200 nano-USD (s2 in flight is not settled)", l, sp, err)
+		}
+		if sp, _ := l.Spent(ctx, b); sp[0] != (budget.Amount{Tokens: 1042, NanoUSD: 994_300}) {
+			t.Errorf("%T: Spent = %v; want s2's hold included", l, sp)
+		}
+		g3, err := l.Reserve(ctx, budget.Reservation{ID: "s3", Buckets: b, Prompt: r1.Prompt, NanoPerToken: 1000, MinCompletion: 1, MaxCompletion: 10})
+		if err != nil || g3.Settled[0] != (budget.Amount{Tokens: 42, NanoUSD: 4200}) {
+			t.Errorf("%T: third grant settled %v (%v); want the first settlement only", l, g3.Settled, err)
+		}
+	}
+}
