@@ -46,6 +46,10 @@ type GuardOptions struct {
 	DenyUnpriced bool
 	// Ledger holds the budgets; nil is an in-process Memory.
 	Ledger Ledger
+	// Spend is the usage ledger's period-to-date spend: a counter the
+	// ledger lost (or a new process's) is rebuilt from it before admitting
+	// (seed.go). Nil counts from zero.
+	Spend SpendSource
 	// FailOpen admits requests against in-process limits while Ledger
 	// fails; otherwise they get 503.
 	FailOpen bool
@@ -70,6 +74,10 @@ type Guard struct {
 	denyUnpriced bool
 	ledger       Ledger
 	fallback     Ledger
+	spend        SpendSource
+	// inProcess: ledger is the guard's own Memory, counting from started.
+	inProcess bool
+	started   time.Time
 	failOpen     bool
 	counter      *Counter
 	obs          Observer
@@ -88,12 +96,17 @@ func NewGuard(opts GuardOptions) (*Guard, error) {
 	g := &Guard{teams: make(map[string]*TeamPolicy, len(opts.Teams)), models: opts.Models, prices: opts.Prices,
 		denyUnpriced: opts.DenyUnpriced, ledger: opts.Ledger, failOpen: opts.FailOpen, counter: opts.Counter,
 		obs: opts.Observer, log: opts.Log, defaultMax: opts.DefaultMaxCompletion, minComp: opts.MinCompletion,
-		opTimeout: opts.OpTimeout, now: opts.Now}
+		opTimeout: opts.OpTimeout, now: opts.Now, spend: opts.Spend}
 	if g.now == nil {
 		g.now = time.Now
 	}
+	g.started = g.now()
 	if g.ledger == nil {
-		g.ledger = NewMemory(g.now)
+		m := NewMemory(g.now)
+		if g.spend != nil {
+			m.RebuildFromLedger()
+		}
+		g.ledger, g.inProcess = m, true
 	} else if g.failOpen {
 		g.fallback = NewMemory(g.now)
 	}
@@ -287,7 +300,7 @@ func setCompletionCap(req *router.ChatRequest, n int) {
 // fails and the policy is fail_open.
 func (g *Guard) reserve(ctx context.Context, r Reservation) (Grant, Ledger, error) {
 	rctx, cancel := context.WithTimeout(ctx, g.opTimeout)
-	gr, err := g.ledger.Reserve(rctx, r)
+	gr, err := g.reserveSeeded(rctx, g.ledger, r)
 	cancel()
 	var le *LimitError
 	if err == nil || errors.As(err, &le) {

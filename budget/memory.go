@@ -21,11 +21,15 @@ type Memory struct {
 	tpm   map[string]*tokenBucket
 	res   map[string]memReservation
 	swept time.Time
+	// rebuild makes Reserve refuse buckets not seeded yet (memory_seed.go).
+	rebuild bool
 }
 
 type memBucket struct {
 	start time.Time
 	Amount
+	// seeded: the spend of earlier processes was added (memory_seed.go).
+	seeded bool
 }
 
 type memReservation struct {
@@ -115,6 +119,9 @@ func (m *Memory) Reserve(_ context.Context, r Reservation) (Grant, error) {
 	for i, b := range r.Buckets {
 		mbs[i] = m.bucket(b)
 		spent[i] = mbs[i].Amount
+	}
+	if err := m.unseeded(mbs); err != nil {
+		return Grant{}, err
 	}
 	n, refused := fitCompletion(&r, spent)
 	if refused >= 0 {

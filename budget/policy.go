@@ -149,7 +149,7 @@ func (g *Guard) usedShare(ctx context.Context, team string, tp *TeamPolicy) floa
 		return v.(float64)
 	}
 	b := g.bucket(team, "team", *tp.Budget, g.now())
-	sp, err := g.ledger.Spent(ctx, []Bucket{b})
+	sp, err := g.spent(ctx, []Bucket{b})
 	if err != nil || len(sp) == 0 {
 		return 0
 	}
