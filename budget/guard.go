@@ -74,10 +74,6 @@ type Guard struct {
 	denyUnpriced bool
 	ledger       Ledger
 	fallback     Ledger
-	spend        SpendSource
-	// inProcess: ledger is the guard's own Memory, counting from started.
-	inProcess bool
-	started   time.Time
 	failOpen     bool
 	counter      *Counter
 	obs          Observer
@@ -89,6 +85,12 @@ type Guard struct {
 	used         sync.Map // team → float64 share of budget used, last seen
 	lastWarn     atomic.Int64
 	bufs         sync.Pool // *[]byte: streams' output text
+
+	// spend rebuilds lost counters (seed.go); inProcess: ledger is the
+	// guard's own Memory, which counts from started.
+	spend     SpendSource
+	inProcess bool
+	started   time.Time
 }
 
 // NewGuard checks opts and builds a Guard.
