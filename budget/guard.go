@@ -91,6 +91,8 @@ type Guard struct {
 	spend     SpendSource
 	inProcess bool
 	started   time.Time
+	seedMu    sync.Mutex
+	seeding   map[string]*seedCall
 }
 
 // NewGuard checks opts and builds a Guard.
@@ -301,9 +303,7 @@ func setCompletionCap(req *router.ChatRequest, n int) {
 // reserve asks the ledger, falling back to in-process limits when it
 // fails and the policy is fail_open.
 func (g *Guard) reserve(ctx context.Context, r Reservation) (Grant, Ledger, error) {
-	rctx, cancel := context.WithTimeout(ctx, g.opTimeout)
-	gr, err := g.reserveSeeded(rctx, g.ledger, r)
-	cancel()
+	gr, err := g.reserveSeeded(ctx, g.ledger, r)
 	var le *LimitError
 	if err == nil || errors.As(err, &le) {
 		return gr, g.ledger, err

@@ -97,9 +97,11 @@ func selectorOf(b Bucket) SpendSelector {
 }
 
 // reserveSeeded reserves r on led and, when led reports buckets without a
-// counter, rebuilds them from the usage ledger and reserves again.
+// counter, rebuilds them from the usage ledger and reserves again. Each
+// step has its own OpTimeout: the rebuild is the rare path, and a burst of
+// first requests must not time out the database query it waits for.
 func (g *Guard) reserveSeeded(ctx context.Context, led Ledger, r Reservation) (Grant, error) {
-	gr, err := led.Reserve(ctx, r)
+	gr, err := g.reserveOnce(ctx, led, r)
 	var ue *UnseededError
 	if !errors.As(err, &ue) {
 		return gr, err
@@ -116,13 +118,58 @@ func (g *Guard) reserveSeeded(ctx context.Context, led Ledger, r Reservation) (G
 			return Grant{}, err
 		}
 	}
-	return led.Reserve(ctx, r)
+	return g.reserveOnce(ctx, led, r)
 }
 
-// seed rebuilds one bucket's counter. The in-process primary ledger
+func (g *Guard) reserveOnce(ctx context.Context, led Ledger, r Reservation) (Grant, error) {
+	rctx, cancel := context.WithTimeout(ctx, g.opTimeout)
+	defer cancel()
+	return led.Reserve(rctx, r)
+}
+
+// seedCall is one rebuild in progress; requests for the same bucket wait
+// for it instead of each querying the database (a burst of first
+// requests would otherwise send one query each).
+type seedCall struct {
+	done chan struct{}
+	err  error
+}
+
+// seed rebuilds one bucket's counter, once at a time per bucket and
+// ledger in this process: concurrent callers share the first one's result.
+func (g *Guard) seed(ctx context.Context, led Ledger, sd Seeder, b Bucket) error {
+	k := fmt.Sprintf("%p\x00%s\x00%s\x00%d", led, b.Team, b.ID, b.Start.Unix())
+	g.seedMu.Lock()
+	if c, ok := g.seeding[k]; ok {
+		g.seedMu.Unlock()
+		select {
+		case <-c.done:
+			return c.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c := &seedCall{done: make(chan struct{})}
+	if g.seeding == nil {
+		g.seeding = map[string]*seedCall{}
+	}
+	g.seeding[k] = c
+	g.seedMu.Unlock()
+	// Others wait on this call: a client that leaves must not fail them.
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opTimeout)
+	c.err = g.seedOnce(octx, led, sd, b)
+	cancel()
+	g.seedMu.Lock()
+	delete(g.seeding, k)
+	g.seedMu.Unlock()
+	close(c.done)
+	return c.err
+}
+
+// seedOnce queries the ledger and seeds. The in-process primary ledger
 // counts from the guard's start, so it takes the rows before that; a
 // shared ledger takes everything up to now.
-func (g *Guard) seed(ctx context.Context, led Ledger, sd Seeder, b Bucket) error {
+func (g *Guard) seedOnce(ctx context.Context, led Ledger, sd Seeder, b Bucket) error {
 	var a Amount
 	to := g.now()
 	if led == g.ledger && g.inProcess {

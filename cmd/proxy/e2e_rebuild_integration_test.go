@@ -83,10 +83,10 @@ func TestE2EBudgetRebuiltAfterRedisLoss(t *testing.T) {
 	}
 }
 
-// pgForwarder is a TCP forwarder to PostgreSQL that the test opens and
-// closes: closed, it refuses new connections and cuts the open ones, which
-// is what the proxy sees of a database that goes down.
-type pgForwarder struct {
+// tcpForwarder is a TCP forwarder to PostgreSQL or Redis that the test
+// opens and closes: closed, it refuses new connections and cuts the open
+// ones, which is what the proxy sees of a server that goes down.
+type tcpForwarder struct {
 	ln     net.Listener
 	target string
 	up     atomic.Bool
@@ -95,7 +95,7 @@ type pgForwarder struct {
 	wg     sync.WaitGroup
 }
 
-func newPGForwarder(t *testing.T, dbURL string) *pgForwarder {
+func newForwarder(t *testing.T, dbURL string) *tcpForwarder {
 	t.Helper()
 	u, err := url.Parse(dbURL)
 	if err != nil {
@@ -106,7 +106,7 @@ func newPGForwarder(t *testing.T, dbURL string) *pgForwarder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &pgForwarder{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	f := &tcpForwarder{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	f.wg.Add(1)
 	go f.accept()
 	t.Cleanup(func() {
@@ -117,7 +117,7 @@ func newPGForwarder(t *testing.T, dbURL string) *pgForwarder {
 	return f
 }
 
-func (f *pgForwarder) accept() {
+func (f *tcpForwarder) accept() {
 	defer f.wg.Done()
 	for {
 		c, err := f.ln.Accept()
@@ -149,7 +149,7 @@ func (f *pgForwarder) accept() {
 }
 
 // set opens or closes the forwarder; closing cuts every open connection.
-func (f *pgForwarder) set(up bool) {
+func (f *tcpForwarder) set(up bool) {
 	f.up.Store(up)
 	if up {
 		return
@@ -162,8 +162,8 @@ func (f *pgForwarder) set(up bool) {
 	clear(f.conns)
 }
 
-// via rewrites a PostgreSQL URL to go through the forwarder.
-func (f *pgForwarder) via(t *testing.T, dbURL string) string {
+// via rewrites a PostgreSQL or Redis URL to go through the forwarder.
+func (f *tcpForwarder) via(t *testing.T, dbURL string) string {
 	t.Helper()
 	u, err := url.Parse(dbURL)
 	if err != nil {
@@ -184,7 +184,7 @@ func TestE2EDatabaseDownAtStartAndBlip(t *testing.T) {
 	up := newFakeUpstream(t)
 	up.handle(func(w http.ResponseWriter, r *http.Request, body []byte) { serveChat(w, body, tokenReply(3)) })
 	direct := st.dbURL
-	fwd := newPGForwarder(t, direct)
+	fwd := newForwarder(t, direct)
 	st.dbURL = fwd.via(t, direct)
 	reps := startReplicas(t, st, 1, up, nil, func(c *Config) { c.Teams[0].Budget = nil })
 	st.dbURL = direct // the test itself reads the ledger directly
@@ -250,4 +250,36 @@ func ledgerRows(st *sharedStores) (int, error) {
 	var n int
 	err = c.QueryRow(ctx, `SELECT count(*) FROM usage_ledger`).Scan(&n)
 	return n, err
+}
+
+// TestE2EReadyFollowsRedisPolicy (issue 17 item 9): /ready reflects what
+// requests need now. With Redis down, a fail_open replica still serves
+// (budgets fall back to in-process limits), so it stays ready; a
+// fail_closed replica answers budgeted requests 503, so it is not.
+func TestE2EReadyFollowsRedisPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		policy string
+		want   int
+	}{{"fail_open", 200}, {"fail_closed", 503}} {
+		t.Run(tc.policy, func(t *testing.T) {
+			st := mustSharedStores(t)
+			up := newFakeUpstream(t)
+			up.handle(func(w http.ResponseWriter, r *http.Request, body []byte) { serveChat(w, body, tokenReply(3)) })
+			fwd := newForwarder(t, st.redisURL)
+			fwd.set(true)
+			direct := st.redisURL
+			st.redisURL = fwd.via(t, direct)
+			r := startReplicas(t, st, 1, up, nil, func(c *Config) { c.Redis.OnError = tc.policy })[0]
+			st.redisURL = direct
+			if code, b := r.get(t, "/ready", ""); code != 200 {
+				t.Fatalf("/ready with Redis up = %d %s; want 200", code, b)
+			}
+			fwd.set(false)
+			if code, b := r.get(t, "/ready", ""); code != tc.want {
+				t.Errorf("/ready with Redis down under %s = %d %s; want %d", tc.policy, code, b, tc.want)
+			}
+			fwd.set(true)
+		})
+	}
 }
