@@ -55,6 +55,11 @@
 // otherwise requests get 503; each failure counts in
 // Observer.LedgerError and logs one Warn line per second at most.
 //
+// Lost counters (seed.go): with GuardOptions.Spend (the usage ledger), a
+// counter Redis lost, or one a restarted process never had, is rebuilt
+// from the ledger's period-to-date sum before admitting; a ledger that
+// can lose counters (a Seeder) says so with *UnseededError.
+//
 // The downgrade ladder reads the team's budget share from this replica's
 // last reservation (one ledger read the first time), so thresholds
 // lag other replicas by at most their in-flight requests.
