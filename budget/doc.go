@@ -65,6 +65,11 @@
 // otherwise requests get 503; each failure counts in
 // Observer.LedgerError and logs one Warn line per second at most.
 //
+// Lost counters (seed.go): with GuardOptions.Spend (the usage ledger), a
+// counter Redis lost, or one a restarted process never had, is rebuilt
+// from the ledger's period-to-date sum before admitting; a ledger that
+// can lose counters (a Seeder) says so with *UnseededError.
+//
 // The downgrade ladder and the remaining-budget header read the team's
 // settled spend (Grant.Settled: reservations in flight excluded, since
 // their worst case mostly comes back) as of this replica's last

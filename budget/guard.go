@@ -46,6 +46,10 @@ type GuardOptions struct {
 	DenyUnpriced bool
 	// Ledger holds the budgets; nil is an in-process Memory.
 	Ledger Ledger
+	// Spend is the usage ledger's period-to-date spend: a counter the
+	// ledger lost (or a new process's) is rebuilt from it before admitting
+	// (seed.go). Nil counts from zero.
+	Spend SpendSource
 	// FailOpen admits requests against in-process limits while Ledger
 	// fails; otherwise they get 503.
 	FailOpen bool
@@ -82,6 +86,14 @@ type Guard struct {
 	used         sync.Map // team → float64 share of budget used, last seen
 	lastWarn     atomic.Int64
 	bufs         sync.Pool // *[]byte: streams' output text
+
+	// spend rebuilds lost counters (seed.go); inProcess: ledger is the
+	// guard's own Memory, which counts from started.
+	spend     SpendSource
+	inProcess bool
+	started   time.Time
+	seedMu    sync.Mutex
+	seeding   map[string]*seedCall
 }
 
 // NewGuard checks opts and builds a Guard.
@@ -89,13 +101,18 @@ func NewGuard(opts GuardOptions) (*Guard, error) {
 	g := &Guard{teams: make(map[string]*TeamPolicy, len(opts.Teams)), models: opts.Models, prices: opts.Prices,
 		denyUnpriced: opts.DenyUnpriced, ledger: opts.Ledger, failOpen: opts.FailOpen, counter: opts.Counter,
 		obs: opts.Observer, log: opts.Log, defaultMax: opts.DefaultMaxCompletion, minComp: opts.MinCompletion,
-		opTimeout: opts.OpTimeout, now: opts.Now}
+		opTimeout: opts.OpTimeout, now: opts.Now, spend: opts.Spend}
 	if g.now == nil {
 		g.now = time.Now
 	}
 	g.reservePr = reservePrices(g.models)
+	g.started = g.now()
 	if g.ledger == nil {
-		g.ledger = NewMemory(g.now)
+		m := NewMemory(g.now)
+		if g.spend != nil {
+			m.RebuildFromLedger()
+		}
+		g.ledger, g.inProcess = m, true
 	} else if g.failOpen {
 		g.fallback = NewMemory(g.now)
 	}
@@ -386,9 +403,7 @@ func (g *Guard) servedPrice(alias string, t router.Target, reserved Price) Price
 // reserve asks the ledger, falling back to in-process limits when it
 // fails and the policy is fail_open.
 func (g *Guard) reserve(ctx context.Context, r Reservation) (Grant, Ledger, error) {
-	rctx, cancel := context.WithTimeout(ctx, g.opTimeout)
-	gr, err := g.ledger.Reserve(rctx, r)
-	cancel()
+	gr, err := g.reserveSeeded(ctx, g.ledger, r)
 	var le *LimitError
 	if err == nil || errors.As(err, &le) {
 		return gr, g.ledger, err

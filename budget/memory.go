@@ -21,6 +21,8 @@ type Memory struct {
 	tpm   map[string]*tokenBucket
 	res   map[string]memReservation
 	swept time.Time
+	// rebuild makes Reserve refuse buckets not seeded yet (memory_seed.go).
+	rebuild bool
 }
 
 type memBucket struct {
@@ -29,6 +31,8 @@ type memBucket struct {
 	// held is what reservations in flight charged; Amount - held is the
 	// settled spend (see settled).
 	held Amount
+	// seeded: the spend of earlier processes was added (memory_seed.go).
+	seeded bool
 }
 
 // settled is the bucket's spend without the reservations in flight.
@@ -123,6 +127,9 @@ func (m *Memory) Reserve(_ context.Context, r Reservation) (Grant, error) {
 	for i, b := range r.Buckets {
 		mbs[i] = m.bucket(b)
 		spent[i] = mbs[i].Amount
+	}
+	if err := m.unseeded(mbs); err != nil {
+		return Grant{}, err
 	}
 	n, refused := fitCompletion(&r, spent)
 	if refused >= 0 {

@@ -153,9 +153,14 @@ func (g *Guard) usedShare(ctx context.Context, team string, tp *TeamPolicy) floa
 		return v.(float64)
 	}
 	b := g.bucket(team, "team", *tp.Budget, g.now())
-	read := g.ledger.Spent
+	read := g.spent
 	if sl, ok := g.ledger.(SettledLedger); ok {
-		read = sl.Settled
+		read = func(ctx context.Context, b []Bucket) ([]Amount, error) {
+			if err := g.seedMissing(ctx, b); err != nil {
+				return nil, err
+			}
+			return sl.Settled(ctx, b)
+		}
 	}
 	sp, err := read(ctx, []Bucket{b})
 	if err != nil || len(sp) == 0 {

@@ -39,7 +39,7 @@ func (g *Guard) Status(ctx context.Context, team string) (TeamStatus, error) {
 	b := g.bucket(team, "team", *tp.Budget, g.now())
 	ctx, cancel := context.WithTimeout(ctx, g.opTimeout)
 	defer cancel()
-	sp, err := g.ledger.Spent(ctx, []Bucket{b})
+	sp, err := g.spent(ctx, []Bucket{b})
 	if err != nil {
 		return st, err
 	}

@@ -18,10 +18,17 @@ const (
 	DefaultFlushEvery   = time.Second
 	DefaultRetries      = 3
 	DefaultRetryBackoff = 200 * time.Millisecond
+	DefaultMaxBackoff   = 5 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	// dropWarnEvery rate-limits the warning a full queue logs.
 	dropWarnEvery = 10 * time.Second
 )
+
+// ErrUnavailable marks a Writer error that means the store is down (not
+// connected yet, or not answering) rather than the batch bad: the batch
+// is kept and retried until the store is back, while Add keeps queueing
+// up to Capacity.
+var ErrUnavailable = errors.New("usage store unavailable")
 
 // Options configure a Ledger. Only Writer is required.
 type Options struct {
@@ -35,11 +42,16 @@ type Options struct {
 	// Default 1s.
 	FlushEvery time.Duration
 	// Retries is how many more times a failed batch is tried before its
-	// records are dropped (and counted). Default 3; negative means none.
+	// records are dropped (and counted), unless the error is
+	// ErrUnavailable (see MaxRetryBackoff). Default 3; negative means none.
 	Retries int
 	// RetryBackoff is the wait before the first retry; it doubles each
-	// time. Default 200ms.
+	// time, up to MaxRetryBackoff. Default 200ms.
 	RetryBackoff time.Duration
+	// MaxRetryBackoff caps the wait between retries of a batch the Writer
+	// refused with ErrUnavailable, which is retried until it is written
+	// (or Close gives up) instead of dropped after Retries. Default 5s.
+	MaxRetryBackoff time.Duration
 	// WriteTimeout bounds one WriteBatch call. Default 10s.
 	WriteTimeout time.Duration
 	// Log receives drop warnings and write errors. Default slog.Default().
@@ -85,12 +97,16 @@ type Ledger struct {
 	once   sync.Once
 	err    error
 
-	queued        atomic.Int64
-	written       atomic.Uint64
+	queued  atomic.Int64
+	written atomic.Uint64
+	// writeSeq is odd while a batch is being written (see WriteSeq).
+	writeSeq      atomic.Uint64
 	droppedFull   atomic.Uint64
 	droppedFailed atomic.Uint64
 	droppedClosed atomic.Uint64
 	lastWarn      atomic.Int64 // unix nanoseconds of the last drop warning
+	// pending sums what the queue holds, for Pending (pending.go).
+	pending pendingIndex
 }
 
 // New starts a Ledger and its writer goroutine; Close stops it.
@@ -98,7 +114,7 @@ func New(o Options) (*Ledger, error) {
 	if o.Writer == nil {
 		return nil, errors.New("ledger: Options.Writer is required")
 	}
-	if o.Capacity < 0 || o.BatchSize < 0 || o.FlushEvery < 0 || o.RetryBackoff < 0 || o.WriteTimeout < 0 {
+	if o.Capacity < 0 || o.BatchSize < 0 || o.FlushEvery < 0 || o.RetryBackoff < 0 || o.MaxRetryBackoff < 0 || o.WriteTimeout < 0 {
 		return nil, errors.New("ledger: Options sizes and durations must not be negative")
 	}
 	setDefault(&o.Capacity, DefaultCapacity)
@@ -106,6 +122,7 @@ func New(o Options) (*Ledger, error) {
 	setDefault(&o.FlushEvery, DefaultFlushEvery)
 	setDefault(&o.Retries, DefaultRetries)
 	setDefault(&o.RetryBackoff, DefaultRetryBackoff)
+	setDefault(&o.MaxRetryBackoff, max(DefaultMaxBackoff, o.RetryBackoff))
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
 	if o.Retries < 0 {
 		o.Retries = 0
@@ -140,6 +157,8 @@ func (l *Ledger) Add(r Record) bool {
 		l.warnDrop("ledger closed")
 		return false
 	}
+	// Indexed before it is sent, so the writer can never remove it first.
+	l.pending.add(&r)
 	select {
 	case l.ch <- r:
 		l.queued.Add(1)
@@ -147,6 +166,7 @@ func (l *Ledger) Add(r Record) bool {
 		return true
 	default:
 		l.mu.RUnlock()
+		l.pending.remove([]Record{r})
 		l.droppedFull.Add(1)
 		l.warnDrop("ledger queue full")
 		return false
@@ -242,17 +262,35 @@ func (l *Ledger) flush(batch []Record) []Record {
 	defer l.queued.Add(-int64(n))
 	backoff := l.o.RetryBackoff
 	var err error
-	for attempt := 0; attempt <= l.o.Retries; attempt++ {
+	attempt := 0
+	for ; ; attempt++ {
 		if attempt > 0 && !l.sleep(backoff) {
 			break
 		}
-		backoff *= 2
-		if err = l.write(batch); err == nil {
+		backoff = min(backoff*2, l.o.MaxRetryBackoff)
+		l.writeSeq.Add(1) // odd: a batch may be in the database and in pending at once
+		err = l.write(batch)
+		if err == nil {
 			l.written.Add(uint64(n))
+			l.pending.remove(batch)
+		}
+		l.writeSeq.Add(1)
+		if err == nil {
 			return batch[:0]
 		}
 		if l.ctx.Err() != nil {
 			break
+		}
+		if attempt >= l.o.Retries {
+			if !errors.Is(err, ErrUnavailable) {
+				break
+			}
+			if attempt == l.o.Retries {
+				// The store is down, not the batch bad: keep it, and let
+				// the queue (bounded by Capacity) hold what arrives.
+				l.log.Warn("usage database unavailable; records wait in the queue", slog.Int("records", n),
+					slog.Int("capacity", l.o.Capacity), slog.Any("err", err))
+			}
 		}
 	}
 	if l.ctx.Err() != nil {
@@ -261,7 +299,8 @@ func (l *Ledger) flush(batch []Record) []Record {
 		l.droppedFailed.Add(uint64(n))
 	}
 	l.log.Error("usage ledger write failed; records dropped", slog.Int("records", n),
-		slog.Int("attempts", l.o.Retries+1), slog.Any("err", err))
+		slog.Int("attempts", attempt+1), slog.Any("err", err))
+	l.pending.remove(batch)
 	clear(batch) // drop references to the strings
 	return batch[:0]
 }

@@ -36,42 +36,51 @@ type usageLedger struct {
 // dbStore is what both stores offer cmd/proxy.
 type dbStore interface {
 	ledger.Store
+	budget.SpendSource
 	Ping(ctx context.Context) error
 	Close() error
 }
 
 // openUsage opens the ledger's store (PostgreSQL when database.url is set,
 // else SQLite under server.data_dir), starts the ledger and registers its
-// metrics. It returns the /ready check and the shutdown closer.
-func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*usageLedger, readyCheck, func(context.Context) error, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+// metrics. A PostgreSQL that does not answer does not stop the start: the
+// store connects (and migrates) in the background and the ledger queues
+// until then (usage_store.go); an SQLite that cannot open is a
+// configuration error. It returns the store, which is also the budget
+// guard's SpendSource, and the shutdown closer.
+func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*usageLedger, *usageStore, func(context.Context) error, error) {
 	var (
-		db      dbStore
-		err     error
+		store   *usageStore
 		backend = "sqlite"
 	)
 	if url := cfg.Database.URL.Value(); url != "" {
 		backend = "postgres"
-		db, err = postgres.Open(ctx, url)
+		if err := postgres.CheckURL(url); err != nil {
+			return nil, nil, nil, fmt.Errorf("usage ledger: %w", err)
+		}
+		store = connectUsage(func(ctx context.Context) (dbStore, error) { return postgres.Open(ctx, url) }, log)
 	} else {
-		db, err = sqlite.Open(ctx, cfg.Server.DataDir)
+		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+		defer cancel()
+		db, err := sqlite.Open(ctx, cfg.Server.DataDir)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("usage ledger: %w", err)
+		}
+		store = connectUsage(func(context.Context) (dbStore, error) { return db, nil }, log)
 	}
+	l, err := ledger.New(ledger.Options{Writer: store, Log: log})
 	if err != nil {
-		return nil, readyCheck{}, nil, fmt.Errorf("usage ledger: %w", err)
+		store.Close()
+		return nil, nil, nil, err
 	}
-	l, err := ledger.New(ledger.Options{Writer: db, Log: log})
-	if err != nil {
-		db.Close()
-		return nil, readyCheck{}, nil, err
-	}
-	u := &usageLedger{ledger: l, report: db, prices: pricesOf(cfg), backend: backend}
+	store.queue.Store(l)
+	u := &usageLedger{ledger: l, report: store, prices: pricesOf(cfg), backend: backend}
 	registerLedgerMetrics(reg, l)
 	closer := func(ctx context.Context) error {
 		err := l.Close(ctx)
-		return errors.Join(err, db.Close())
+		return errors.Join(err, store.Close())
 	}
-	return u, readyCheck{name: "database", check: db.Ping}, closer, nil
+	return u, store, closer, nil
 }
 
 // pricesOf builds the price table from the models' pricing blocks.

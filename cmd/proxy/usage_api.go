@@ -156,6 +156,10 @@ func (s *Server) usageReport(c *fiber.Ctx, team string) (*usageReport, error) {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 	defer cancel()
 	rows, err := s.usage.report.Usage(ctx, ledger.Filter{Team: team, From: from, To: to.AddDate(0, 0, 1)})
+	if isUnavailable(err) {
+		return nil, &router.Error{Kind: router.KindNoProvider, Message: "The usage database is unavailable; try again shortly.",
+			RetryAfter: 5 * time.Second, Err: err}
+	}
 	if err != nil {
 		return nil, &router.Error{Kind: router.KindInternal, Err: err}
 	}

@@ -59,7 +59,11 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 		if rdb, err = redis.New(redis.Options{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, PoolSize: cfg.Redis.PoolSize, Timeout: time.Duration(cfg.Redis.Timeout)}); err != nil {
 			return nil, err
 		}
-		checks = append(checks, redisCheck(rdb))
+		if cfg.Redis.OnError != "fail_open" {
+			// Under fail_open requests are served without Redis: it must not
+			// take the replica out of rotation.
+			checks = append(checks, redisCheck(rdb))
+		}
 	}
 	// With Redis, cooldowns and open breakers are shared by every replica.
 	var cd *redis.Cooldowns
@@ -81,20 +85,25 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
+	// The usage database is no /ready check: the ledger queues and retries
+	// while it is down (usage_store.go), and requests do not wait for it.
+	usage, store, closeUsage, err := openUsage(cfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !built {
+			_ = closeUsage(context.Background())
+		}
+	}()
 	var mws []router.Middleware
-	guard, err := buildGuard(cfg, log, reg, rdb)
+	guard, err := buildGuard(cfg, log, reg, rdb, store)
 	if err != nil {
 		return nil, err
 	}
 	if guard != nil {
 		mws = append(mws, guard.Middleware())
 	}
-	// The ledger opens last, so an error above leaves nothing to close.
-	usage, dbCheck, closeUsage, err := openUsage(cfg, log, reg)
-	if err != nil {
-		return nil, err
-	}
-	checks = append(checks, dbCheck)
 	if guard != nil {
 		usage.status = guard.Status
 	}

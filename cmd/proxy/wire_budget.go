@@ -57,8 +57,9 @@ func (c *Config) needsGuard() bool {
 
 // buildGuard turns the config's budgets, limits and prices into a guard,
 // sharing state through rdb when Redis is configured. It returns nil when
-// nothing needs guarding.
-func buildGuard(cfg *Config, log *slog.Logger, reg prometheus.Registerer, rdb *redis.Client) (*budget.Guard, error) {
+// nothing needs guarding. spend is the usage ledger, from which counters
+// Redis lost, or a restarted process never had, are rebuilt.
+func buildGuard(cfg *Config, log *slog.Logger, reg prometheus.Registerer, rdb *redis.Client, spend budget.SpendSource) (*budget.Guard, error) {
 	if !cfg.needsGuard() {
 		return nil, nil
 	}
@@ -103,9 +104,12 @@ func buildGuard(cfg *Config, log *slog.Logger, reg prometheus.Registerer, rdb *r
 		teams[t.Name] = tp
 	}
 	opts := budget.GuardOptions{Teams: teams, Models: models, Prices: prices, DenyUnpriced: cfg.Budget.Unpriced == "deny",
-		Observer: newBudgetMetrics(reg), Log: log}
+		Observer: newBudgetMetrics(reg), Log: log, Spend: spend}
 	if rdb != nil {
 		opts.Ledger = rdb.Budgets()
+		if spend != nil {
+			opts.Ledger = rdb.Budgets().RebuildFromLedger()
+		}
 		opts.FailOpen = cfg.Redis.OnError == "fail_open"
 		opts.OpTimeout = time.Duration(cfg.Redis.Timeout)
 	}

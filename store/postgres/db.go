@@ -44,6 +44,15 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return &DB{pool: pool}, nil
 }
 
+// CheckURL reports whether url parses as a connection string, without
+// connecting; the error never quotes url.
+func CheckURL(url string) error {
+	if _, err := pgxpool.ParseConfig(url); err != nil {
+		return errors.New("postgres: database.url does not parse (value not shown)")
+	}
+	return nil
+}
+
 // Ping reports whether the database answers (a /ready check).
 func (d *DB) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
 

@@ -30,6 +30,8 @@ type Budgets struct {
 	c       *Client
 	reserve *goredis.Script
 	settle  *goredis.Script
+	// seed is set by RebuildFromLedger (budget_seed.go).
+	seed *goredis.Script
 }
 
 var _ budget.SettledLedger = (*Budgets)(nil)
@@ -67,6 +69,11 @@ func (b *Budgets) keys(r budget.Reservation) []string {
 	for _, l := range r.Limits {
 		keys = append(keys, b.limitKey(l))
 	}
+	if b.seed != nil {
+		for _, k := range r.Buckets {
+			keys = append(keys, b.markerKey(k))
+		}
+	}
 	return keys
 }
 
@@ -103,6 +110,8 @@ func (b *Budgets) Reserve(ctx context.Context, r budget.Reservation) (budget.Gra
 		return budget.Grant{}, &budget.LimitError{Rate: true, ID: l.ID, RetryAfter: time.Duration(v[2]) * time.Millisecond, State: st}
 	case 4:
 		return budget.Grant{}, &budget.LimitError{ID: r.Buckets[v[1]-1].ID}
+	case 5:
+		return budget.Grant{}, unseeded(v[1:])
 	}
 	g := budget.Grant{Completion: v[1], Charged: budget.Amount{Tokens: v[2], NanoUSD: v[3]}}
 	i := 4

@@ -16,7 +16,8 @@ package redis
 // spent_nano, per limiter rpm, rq_left, rq_reset_ms, tpm, tk_left,
 // tk_reset_ms, then per bucket settled_tok, settled_nano}; {2|3, limiter,
 // retry_ms, state...} for rpm|tpm refusals; {4, bucket} for a budget
-// refusal.
+// refusal; {5, buckets...} for buckets whose counter must first be
+// rebuilt (when marker keys follow the limiters).
 //
 // Held charges: besides t and n (spend including reservations in flight)
 // a bucket hash keeps rt and rn, what the reservations in flight charged.
@@ -29,6 +30,16 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local nb, nl = tonumber(ARGV[2]), tonumber(ARGV[3])
 local ptok, pnano, per = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local minc, maxc = tonumber(ARGV[7]), tonumber(ARGV[8])
+-- Counters rebuilt from the usage ledger (budget_seed.go): with marker
+-- keys after the limiters, a bucket whose marker is gone has lost its
+-- counter; answer {5, buckets...} and charge nothing.
+if #KEYS > 1 + nb + nl then
+  local miss = {5}
+  for i = 1, nb do
+    if redis.call('EXISTS', KEYS[1 + nb + nl + i]) == 0 then miss[#miss + 1] = i end
+  end
+  if #miss > 1 then return miss end
+end
 local la = 9 + 3 * nb
 local function state(rpm, rq, tpm, tk)
   local rr, tr = 0, 0
