@@ -101,8 +101,8 @@ func (c *Client) eventError(ge *googleError) error {
 	if msg == "" {
 		msg = fmt.Sprintf("provider %q reported an error", c.name)
 	}
-	return &router.Error{Kind: router.KindUpstream, Provider: c.name, Message: msg,
-		Err: fmt.Errorf("upstream error event %d %s", ge.Code, ge.Status)}
+	return c.up.RedactError(&router.Error{Kind: router.KindUpstream, Provider: c.name, Message: msg,
+		Err: fmt.Errorf("upstream error event %d %s", ge.Code, ge.Status)})
 }
 
 // blocked is the error for a prompt Gemini refused to answer at all

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"llmproxy/router"
@@ -69,22 +68,38 @@ func (c *Client) MissingKey() *router.Error {
 		Message: fmt.Sprintf("provider %q has no API key configured", c.Name)}
 }
 
-// Scrub drops the API key from an error's text (a key pasted into a base
-// URL's query would otherwise reach the logs through *url.Error). The
-// common case keeps the original error so errors.Is still works.
-func (c *Client) Scrub(err error) error {
-	if err == nil || c.Key == "" || !strings.Contains(err.Error(), c.Key) {
-		return err
+// Scrub drops every configured secret from an error's text (a key pasted
+// into a base URL's query would otherwise reach the logs through
+// *url.Error). The common case keeps the original error so errors.Is
+// still works.
+func (c *Client) Scrub(err error) error { return c.redactor().Err(err) }
+
+// Redact replaces every form of every configured secret in s, for
+// upstream text that may echo one.
+func (c *Client) Redact(s string) string { return c.redactor().String(s) }
+
+// RedactError redacts every field of an upstream error that can carry
+// upstream text (Message, Type, Param, Code, Err) and returns it. Post,
+// Reply and Stream apply it to every error a vendor's Status or Decoder
+// returns, so a vendor cannot forget a field.
+func (c *Client) RedactError(e *router.Error) *router.Error { return c.redactor().Error(e) }
+
+// redactError is RedactError for an error that may not be a *router.Error.
+func (c *Client) redactError(err error) error {
+	if e, ok := err.(*router.Error); ok {
+		return c.RedactError(e)
 	}
-	return errors.New(c.Redact(err.Error()))
+	return c.Scrub(err)
 }
 
-// Redact replaces the API key in s, for upstream text that may echo it.
-func (c *Client) Redact(s string) string {
-	if c.Key == "" {
-		return s
+// redactor is the Client's Redactor, or one built on the spot from Key
+// and Headers for a Client that was filled without it (slower, as
+// correct).
+func (c *Client) redactor() *Redactor {
+	if c.Redactor != nil {
+		return c.Redactor
 	}
-	return strings.ReplaceAll(s, c.Key, "[redacted]")
+	return NewRedactor(c.Key, c.Headers, "")
 }
 
 // RetryAfter reads retry-after-ms (OpenAI's and Anthropic's, in
