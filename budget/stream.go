@@ -170,6 +170,7 @@ func (s *guardedStream) settleNow() {
 	var u router.Usage
 	if s.usage != nil && !s.cut {
 		u = *s.usage
+		u.Clamp() // the adapters clamp already; a negative count must never refund a budget
 	} else {
 		u = s.estimated()
 	}
