@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +110,30 @@ func TestE2EUpstreamErrorRedacted(t *testing.T) {
 		}
 		check(t, "logs", []byte(e.logs.String()), nil)
 	})
+}
+
+// TestE2ERetryAfterCapped is issue 16's "Retry-After: 99999999": the
+// client is told to wait at most router.max_cooldown (default 5m), in
+// seconds and in milliseconds. The second request meets the cooldown the
+// first one left on the deployment, which must be capped as well.
+func TestE2ERetryAfterCapped(t *testing.T) {
+	e := startE2E(t)
+	for _, v := range []string{"99999999", "Fri, 01 Mar 2030 12:00:00 GMT"} {
+		t.Run(v, func(t *testing.T) {
+			e.up.handle(func(w http.ResponseWriter, r *http.Request, body []byte) {
+				w.Header().Set("Retry-After", v)
+				writeUpstreamError(w, 429, `{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+			})
+			resp, b := e.do("POST", "/v1/chat/completions", `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}`, authHeader(teamKeyDefault))
+			if resp.StatusCode != 429 {
+				t.Fatalf("status = %d; want 429\n%s", resp.StatusCode, b)
+			}
+			if got, _ := strconv.Atoi(resp.Header.Get("Retry-After")); got <= 0 || got > 300 {
+				t.Errorf("Retry-After = %q; want 1..300 seconds", resp.Header.Get("Retry-After"))
+			}
+			if got, _ := strconv.Atoi(resp.Header.Get("retry-after-ms")); got > 300_000 {
+				t.Errorf("retry-after-ms = %q; want at most 300000", resp.Header.Get("retry-after-ms"))
+			}
+		})
+	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"llmproxy/router"
@@ -102,26 +104,50 @@ func (c *Client) redactor() *Redactor {
 	return NewRedactor(c.Key, c.Headers, "")
 }
 
+// MaxRetryAfter is the longest wait RetryAfter reports. The router caps
+// what it honours lower (router.Options.MaxCooldown, default 5m); this
+// bound only keeps absurd values ("Retry-After: 1e300", a date in 2100)
+// from overflowing a time.Duration on the way there.
+const MaxRetryAfter = 24 * time.Hour
+
 // RetryAfter reads retry-after-ms (OpenAI's and Anthropic's, in
 // milliseconds) and then Retry-After, in seconds or as an HTTP date: the
-// order the official SDKs use. It returns 0 when neither parses.
+// order the official SDKs use. It returns 0 when neither parses, and at
+// most MaxRetryAfter. An HTTP date is measured from the reply's own Date
+// header when it has one, so a skewed upstream clock does not stretch or
+// cancel the wait; a date in the past means no wait.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := h.Get("Retry-After-Ms"); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
-			return time.Duration(ms * float64(time.Millisecond))
+			return capWait(ms / 1e3)
 		}
 	}
-	v := h.Get("Retry-After")
+	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
 	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
+		return capWait(s)
 	}
 	if t, err := http.ParseTime(v); err == nil {
+		if d, err := http.ParseTime(h.Get("Date")); err == nil {
+			now = d
+		}
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, MaxRetryAfter)
 		}
 	}
 	return 0
+}
+
+// capWait converts seconds to a Duration in [0, MaxRetryAfter]; NaN and
+// infinities never reach the conversion, whose result would be undefined.
+func capWait(secs float64) time.Duration {
+	switch {
+	case math.IsNaN(secs) || secs <= 0:
+		return 0
+	case secs >= MaxRetryAfter.Seconds():
+		return MaxRetryAfter
+	}
+	return time.Duration(secs * float64(time.Second))
 }
