@@ -20,11 +20,11 @@ func TestCuts(t *testing.T) {
 		{"", 0, 0},
 		{"a", 0, 0},
 		{"ab cd", 2, 4},
-		{`a\n b`, 0, 4},                  // the space follows an escape, not a letter
-		{`x\u00e9 y`, 0, 8},              // nor a \u escape's last hex digit
-		{`ab\ud83d\ude00c`, 0, 14},       // never between the halves of a pair
-		{"é ab", 0, 4},                   // never inside a multi-byte character
-		{`ab \\`, 2, 3},                  // before an escape is a cut
+		{`a\n b`, 0, 4},            // the space follows an escape, not a letter
+		{`x\u00e9 y`, 0, 8},        // nor a \u escape's last hex digit
+		{`ab\ud83d\ude00c`, 0, 14}, // never between the halves of a pair
+		{"é ab", 0, 4},             // never inside a multi-byte character
+		{`ab \\`, 2, 3},            // before an escape is a cut
 		{"x" + strings.Repeat("é", 3), 0, 5},
 	} {
 		w, a := cuts([]byte(tc.raw))
