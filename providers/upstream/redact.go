@@ -19,6 +19,10 @@ const Redacted = "[redacted]"
 // "sk-abc…wxyz". Shorter secrets are redacted whole only, so that a short
 // header value cannot blank out ordinary words.
 const (
+	// minFormSecret is the length from which a secret's re-cased and
+	// escaped forms are redacted too (a placeholder key such as "EMPTY"
+	// is redacted as written only).
+	minFormSecret = 8
 	fragLen       = 8
 	minFragSecret = 12
 	// minMaskedEvidence is how many unmasked bytes a masked token must
@@ -75,6 +79,10 @@ func NewRedactor(key string, headers map[string]string, baseURL string) *Redacto
 func newRedactor(secrets []string) *Redactor {
 	forms := map[string]bool{}
 	for _, s := range secrets {
+		forms[s] = true
+		if len(s) < minFormSecret {
+			continue // "EMPTY", "none": re-cased forms would blank out words
+		}
 		for _, c := range []string{s, strings.ToLower(s), strings.ToUpper(s)} {
 			forms[c], forms[url.QueryEscape(c)], forms[url.PathEscape(c)] = true, true, true
 			if len(c) >= minFragSecret {

@@ -187,3 +187,12 @@ func FuzzRedactor(f *testing.F) {
 		}
 	})
 }
+
+// TestRedactorShortSecret: a placeholder key is redacted as written, and
+// its re-cased forms are ordinary words.
+func TestRedactorShortSecret(t *testing.T) {
+	r := NewRedactor("EMPTY", nil, "")
+	if got := r.String("key EMPTY: messages must not be empty"); got != "key [redacted]: messages must not be empty" {
+		t.Errorf("String = %q", got)
+	}
+}
