@@ -2,6 +2,7 @@ package budget
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -121,7 +122,11 @@ func TestIncrementalCount(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 2))
 	g := mustGuard(t, GuardOptions{})
 	for _, model := range []string{"gpt-4o", "gpt-4"} {
-		for name, text := range sampleTexts(r, 64<<10) {
+		size := 64 << 10
+		if testing.Short() {
+			size = 32 << 10 // two flushes at least
+		}
+		for name, text := range sampleTexts(r, size) {
 			for _, ascii := range []bool{false, true} {
 				s := &guardedStream{g: g, alias: model, buf: g.buffer(), prompt: &promptCount{}, req: &router.ChatRequest{},
 					inner: &deltaChunks{parts: chunked(r, text), ascii: ascii}}
@@ -197,13 +202,17 @@ func heapInUse() uint64 {
 // budget cuts it. The guard's memory must not grow with the output, and
 // the settled count must be the tokenizer's count of what was served.
 func TestStreamCountBoundedMemory(t *testing.T) {
-	const output = 2 << 20 // bytes of text the client reads
+	output := 2 << 20 // bytes of text the client reads
+	if testing.Short() {
+		output = 1 << 20 // still four times the growth allowed below
+	}
 	for _, tc := range []struct {
 		name   string
 		budget *BudgetSpec // at $1 per million output tokens; nil: no cut
 	}{
 		{"client leaves", nil},
-		{"budget cut", &BudgetSpec{USD: 0.25, Period: Day}}, // 250k tokens: the cut lands at about 1.3 MB
+		// About a token per 5 bytes here: the cut lands at about 60 % of output.
+		{"budget cut", &BudgetSpec{USD: float64(output) / 8e6, Period: Day}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 7))
@@ -221,9 +230,11 @@ func TestStreamCountBoundedMemory(t *testing.T) {
 			before := heapInUse()
 			read, served := 0, 0
 			var peak uint64
+			var end error
 			for read < output {
 				c, err := st.Next()
 				if err != nil {
+					end = err
 					break
 				}
 				if c.UsageOnly || isFinish(c.Data) {
@@ -237,6 +248,10 @@ func TestStreamCountBoundedMemory(t *testing.T) {
 			}
 			peak = max(peak, heapInUse())
 			st.Close() // the client leaves, or the cut already ended it
+			var re *router.Error
+			if cut := errors.As(end, &re) && re.Kind == router.KindBudgetExceeded; cut != (tc.budget != nil) {
+				t.Fatalf("stream ended with %v; want a budget cut: %v", end, tc.budget != nil)
+			}
 			grew := int64(peak) - int64(before)
 			t.Logf("%s: served %d chunks, %d bytes of text; heap grew %d bytes", tc.name, served, read, grew)
 			if grew > 256<<10 {
