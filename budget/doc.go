@@ -44,9 +44,12 @@
 // event.
 //
 // Settling (Stream.Close, once): the upstream's usage when it sent one,
-// else the tokenizer's count of what was read (the stream keeps the raw
-// text for this), marked estimated — which
+// else the tokenizer's count of what was read, marked estimated — which
 // covers client disconnects, upstream errors mid-stream and cut streams.
+// That count is kept incrementally: the stream holds at most about 16 KiB
+// of uncounted text, whatever the output's length (streamcount.go), and
+// an upstream usage with a negative or absurd count is clamped to
+// [0, router.MaxUsageTokens] before it is billed.
 // It is priced by the deployment that served and settled under
 // context.WithoutCancel with a short timeout. A failed upstream call
 // settles to zero. A reservation never settled (a replica died) expires

@@ -45,11 +45,14 @@ type guardedStream struct {
 	// scan) until exact is set, then the tokenizer's count.
 	counted int64
 	exact   bool
-	// buf holds the output text read so far as raw JSON string contents,
-	// for the tokenizer: when enforcement switches to exact counting, or
-	// at settle time when the upstream reported no usage. In exact mode it
+	// buf holds the output text not yet counted as raw JSON string
+	// contents, for the tokenizer: when enforcement switches to exact
+	// counting, or at settle time when the upstream reported no usage.
+	// Until then it is a tail of at most about flushAt bytes; the text
+	// before it is counted in flushed (streamcount.go). In exact mode it
 	// holds only the current chunk. It comes from the guard's pool.
 	buf     *[]byte
+	flushed int64
 	spare   []byte // buf after Close, when the pooled one went back
 	usage   *router.Usage
 	head    chunkHead
@@ -111,7 +114,7 @@ func (s *guardedStream) Next() (*router.Chunk, error) {
 			// The bound would cross the cap: from here on count exactly,
 			// so the cut lands within one chunk of the exact limit.
 			b := *s.buf
-			s.counted, s.exact = int64(s.tokens(b[:mark])), true
+			s.counted, s.exact = s.flushed+int64(s.tokens(b[:mark])), true
 			t = int64(s.tokens(b[mark:]))
 			*s.buf = b[:0]
 		}
@@ -120,6 +123,9 @@ func (s *guardedStream) Next() (*router.Chunk, error) {
 		}
 	}
 	s.counted += t
+	if !s.exact && len(*s.buf) >= flushAt {
+		s.flush()
+	}
 	return c, nil
 }
 
@@ -163,7 +169,7 @@ func (s *guardedStream) cutStream() (*router.Chunk, error) {
 // and output counts, counted now if enforcement did not need them.
 func (s *guardedStream) estimated() router.Usage {
 	if !s.exact {
-		s.counted, s.exact = int64(s.tokens(*s.buf)), true
+		s.counted, s.exact = s.flushed+int64(s.tokens(*s.buf)), true
 		*s.buf = (*s.buf)[:0]
 	}
 	p := s.prompt.exact()
@@ -183,6 +189,7 @@ func (s *guardedStream) settleNow() {
 	var u router.Usage
 	if s.usage != nil && !s.cut {
 		u = *s.usage
+		u.Clamp() // the adapters clamp already; a negative count must never refund a budget
 	} else {
 		u = s.estimated()
 	}

@@ -60,6 +60,7 @@ func (r *Router) attempt(ctx context.Context, c *Candidate, st *depState, a admi
 			s.Close()
 		}
 		e := r.attemptError(ctx, actx, err, d)
+		r.capRetryAfter(e)
 		r.observe(d, e, r.now().Sub(start))
 		t.finish(e)
 		if e.Kind == KindUpstreamRateLimited {
@@ -251,12 +252,22 @@ func (r *Router) shareOpen(ctx context.Context, st *depState) {
 	r.share(ctx, st, c)
 }
 
-// coolDown benches st after an upstream 429 for its Retry-After.
+// coolDown benches st after an upstream 429 for its Retry-After, at most
+// MaxCooldown.
 func (r *Router) coolDown(ctx context.Context, st *depState, retryAfter time.Duration) {
 	if retryAfter <= 0 {
 		retryAfter = r.opts.RateLimitCooldown
 	}
+	retryAfter = min(retryAfter, r.opts.MaxCooldown)
 	r.share(ctx, st, Cooldown{Until: r.now().Add(retryAfter), Reason: CooldownRateLimited})
+}
+
+// capRetryAfter limits an upstream's Retry-After to MaxCooldown before it
+// benches the deployment, delays a retry or reaches the client.
+func (r *Router) capRetryAfter(e *Error) {
+	if e != nil && e.RetryAfter > r.opts.MaxCooldown {
+		e.RetryAfter = r.opts.MaxCooldown
+	}
 }
 
 // share records a cooldown; a shared store's failure leaves the in-process

@@ -67,3 +67,24 @@ func (m *MemoryCooldowns) Set(_ context.Context, deployment string, c Cooldown) 
 	m.m[deployment] = c
 	return nil
 }
+
+// cappedCooldowns caps what a rate_limited cooldown read from the store
+// can bench: one another replica wrote from an uncapped Retry-After (an
+// older version, or a tampered store) ends at most max from now. Breaker
+// and probe cooldowns follow the operator's own settings and pass as they
+// are.
+type cappedCooldowns struct {
+	Cooldowns
+	max time.Duration
+	now func() time.Time
+}
+
+func (c cappedCooldowns) Get(deployment string) Cooldown {
+	cd := c.Cooldowns.Get(deployment)
+	if cd.Reason == CooldownRateLimited {
+		if limit := c.now().Add(c.max); cd.Until.After(limit) {
+			cd.Until = limit
+		}
+	}
+	return cd
+}

@@ -79,6 +79,7 @@ func (r *Router) embedOnce(ctx context.Context, c *Candidate, st *depState, a ad
 	)
 	if err != nil {
 		e = attributed(err, d.Provider)
+		r.capRetryAfter(e)
 		outcome = e
 		if ctx.Err() != nil {
 			outcome = errLeftEarly // the request's own context ended

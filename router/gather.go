@@ -235,6 +235,7 @@ func decodeUsage(raw json.RawMessage) *Usage {
 	}
 	u.Usage.CachedTokens = u.Prompt.Cached
 	u.Usage.ReasoningTokens = u.Completion.Reasoning
+	u.Usage.Clamp()
 	return &u.Usage
 }
 

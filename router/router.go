@@ -91,6 +91,13 @@ type Options struct {
 	// RateLimitCooldown is how long a 429 without Retry-After benches a
 	// deployment. Default 5s.
 	RateLimitCooldown time.Duration
+	// MaxCooldown caps an upstream's Retry-After (or retry-after-ms, or
+	// Gemini's retryDelay): the longest a 429 benches a deployment, here or
+	// in the shared cooldowns, the longest the router waits before calling
+	// it again, and the longest Retry-After passed on to the client. An
+	// upstream's "Retry-After: 99999999" once benched a deployment until
+	// 2030 (issue 16). Default 5m.
+	MaxCooldown time.Duration
 	// RetryBase and RetryMax shape the backoff before calling the same
 	// deployment again: full jitter over min(RetryMax, RetryBase·2^n).
 	// Defaults 200ms and 5s.
@@ -128,6 +135,7 @@ func New(opts Options) (*Router, error) {
 	opts.Breaker.defaults()
 	setDefault(&opts.MaxAttempts, 3)
 	setDefault(&opts.RateLimitCooldown, 5*time.Second)
+	setDefault(&opts.MaxCooldown, 5*time.Minute)
 	setDefault(&opts.RetryBase, 200*time.Millisecond)
 	setDefault(&opts.RetryMax, 5*time.Second)
 	r.opts = opts
@@ -137,6 +145,7 @@ func New(opts Options) (*Router, error) {
 	if r.cooldowns == nil {
 		r.cooldowns = NewMemoryCooldowns()
 	}
+	r.cooldowns = cappedCooldowns{Cooldowns: r.cooldowns, max: opts.MaxCooldown, now: r.now}
 	for i := range opts.Routes {
 		rt := &opts.Routes[i]
 		if err := r.addRoute(i, rt); err != nil {

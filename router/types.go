@@ -120,6 +120,9 @@ type Usage struct {
 	ReasoningTokens int `json:"-"`
 	// Estimated is true when the upstream reported nothing and we counted.
 	Estimated bool `json:"-"`
+	// Clamped is true when the upstream reported a count out of range
+	// (negative or above MaxUsageTokens) and Clamp corrected it.
+	Clamped bool `json:"-"`
 }
 
 // EmbedRequest is one /v1/embeddings call.

@@ -143,6 +143,14 @@ func (s *Server) finish(r *reqRecord) {
 	}
 	s.metrics.request(r, outcome, dur)
 	s.recordUsage(r, outcome, dur)
+	if r.usage.Clamped {
+		// Once per request whose upstream reported an impossible count
+		// (issue 16); the counts were clamped before anything was billed.
+		s.log.LogAttrs(s.base, slog.LevelWarn, "upstream usage out of range; clamped",
+			slog.String("request_id", r.requestID), slog.String("provider", r.provider),
+			slog.String("model_used", r.modelUsed), slog.Int("prompt_tokens", r.usage.PromptTokens),
+			slog.Int("completion_tokens", r.usage.CompletionTokens))
+	}
 	if !s.log.Enabled(s.base, level) {
 		return
 	}

@@ -221,6 +221,14 @@ type RouterConfig struct {
 	// tokens, and a provider that fails it is skipped until a probe passes.
 	// Default "0s": off; health is then judged from live traffic only.
 	ProbeInterval Duration `yaml:"probe_interval"`
+	// MaxCooldown caps how long an upstream's Retry-After (or
+	// retry-after-ms, or Gemini's retryDelay) is honoured: the longest an
+	// upstream 429 benches a deployment (on every replica, with Redis), the
+	// longest the router waits to call it again, and the longest
+	// Retry-After sent on to the client. An upstream answering
+	// "Retry-After: 99999999" would otherwise bench the deployment for
+	// years. At most "24h". Default "5m".
+	MaxCooldown Duration `yaml:"max_cooldown"`
 }
 
 // BreakerConfig configures the per-deployment circuit breakers.

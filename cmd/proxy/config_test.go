@@ -158,7 +158,7 @@ func TestFullConfig(t *testing.T) {
 		t.Errorf("teams[1] =\n%+v\nwant\n%+v", team, wantTeam)
 	}
 	wantR := RouterConfig{
-		Strategy: "priority", MaxAttempts: 4,
+		Strategy: "priority", MaxAttempts: 4, MaxCooldown: Duration(2 * time.Minute),
 		Breaker:  BreakerConfig{0.25, 20, Duration(2 * time.Minute), Duration(45 * time.Second), 3},
 		Timeouts: TimeoutsConfig{Duration(4 * time.Second), Duration(25 * time.Second), Duration(20 * time.Second), Duration(500 * time.Second)},
 	}
@@ -190,7 +190,7 @@ redis: {url: "redis://localhost:6379"}
 			Timeouts: TimeoutsConfig{sec(5), sec(30), sec(30), sec(600)}}},
 		Models: []ModelConfig{{Name: "m", Type: "chat", Deployments: []DeploymentConfig{{Provider: "o", Model: "x", Weight: 1}}}},
 		Teams:  []TeamConfig{{Name: "t", APIKeys: []Secret{"k1"}, DowngradePolicy: "keep"}},
-		Router: RouterConfig{Strategy: "weighted", MaxAttempts: 3,
+		Router: RouterConfig{Strategy: "weighted", MaxAttempts: 3, MaxCooldown: sec(300),
 			Breaker:  BreakerConfig{0.5, 10, sec(60), sec(30), 2},
 			Timeouts: TimeoutsConfig{sec(5), sec(30), sec(30), sec(600)}},
 		Redis: &RedisConfig{URL: "redis://localhost:6379", OnError: "fail_closed", Prefix: "llmproxy", Timeout: sec(3),

@@ -112,6 +112,7 @@ func (c *Config) applyDefaults() {
 	r := &c.Router
 	setDefault(&r.Strategy, "weighted")
 	setDefault(&r.MaxAttempts, 3)
+	setDefault(&r.MaxCooldown, Duration(5*time.Minute))
 	setDefault(&r.Breaker.FailureRatio, 0.5)
 	setDefault(&r.Breaker.MinRequests, 10)
 	setDefault(&r.Breaker.Window, Duration(60*time.Second))

@@ -12,6 +12,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+
+	"llmproxy/providers/upstream"
 )
 
 // The closed sets of values the schema accepts.
@@ -308,6 +310,10 @@ func (v *validator) router() {
 	v.positive("router.breaker.half_open_probes", float64(r.Breaker.HalfOpenProbes))
 	v.timeouts("router.timeouts", r.Timeouts)
 	v.duration("router.probe_interval", r.ProbeInterval, false)
+	v.duration("router.max_cooldown", r.MaxCooldown, true)
+	if r.MaxCooldown.Std() > upstream.MaxRetryAfter {
+		v.add("router.max_cooldown", "%q is longer than %s; want at most \"24h\"", r.MaxCooldown.String(), upstream.MaxRetryAfter)
+	}
 }
 
 func (v *validator) stores() {

@@ -87,6 +87,8 @@ func TestParseConfigBroken(t *testing.T) {
 		{"downgrade policy", validBase + "    downgrade_policy: maybe\n", nil, `teams[0].downgrade_policy: unknown downgrade policy "maybe" (want one of: keep, deny)`},
 		{"router strategy", validBase + "router: {strategy: random}\n", nil, `router.strategy: unknown strategy "random"`},
 		{"failure ratio", validBase + "router: {breaker: {failure_ratio: 2}}\n", nil, "router.breaker.failure_ratio: 2 is out of range"},
+		{"max cooldown too long", validBase + "router: {max_cooldown: 48h}\n", nil, `router.max_cooldown: "48h0m0s" is longer than 24h0m0s`},
+		{"max cooldown negative", validBase + "router: {max_cooldown: -1s}\n", nil, `router.max_cooldown: "-1s" is negative`},
 		{"max attempts", validBase + "router: {max_attempts: -1}\n", nil, "router.max_attempts: -1 is not positive"},
 		{"first token over total", validBase + "router: {timeouts: {first_token: 10m, total: 1m}}\n", nil, `router.timeouts.first_token: "10m0s" is longer than total "1m0s"`},
 		{"on_error", validBase + "redis: {url: \"redis://h:6379\", on_error: ignore}\n", nil, `redis.on_error: unknown on_error "ignore" (want one of: fail_open, fail_closed)`},

@@ -59,6 +59,7 @@ func routerOptions(cfg *Config, routes []router.Route, met *metrics, cd *redis.C
 	b := cfg.Router.Breaker
 	opts := router.Options{Routes: routes, Observer: met, Timeouts: toTimeouts(cfg.Router.Timeouts),
 		Strategy: router.Strategy(cfg.Router.Strategy), MaxAttempts: cfg.Router.MaxAttempts,
+		MaxCooldown: cfg.Router.MaxCooldown.Std(),
 		Breaker: router.BreakerSettings{FailureRatio: b.FailureRatio, MinRequests: b.MinRequests, Window: b.Window.Std(),
 			OpenFor: b.OpenFor.Std(), HalfOpenProbes: b.HalfOpenProbes},
 		Tokens: budget.NewCounter().Prompt,

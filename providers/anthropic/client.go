@@ -89,7 +89,8 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 		now:       time.Now,
 	}
 	c.up = upstream.Client{Name: cfg.Name, Key: cfg.APIKey, HTTP: hc, Headers: cfg.Headers, Status: c.statusError,
-		Pinned: map[string]string{"anthropic-version": version, "x-api-key": cfg.APIKey}}
+		Pinned:   map[string]string{"anthropic-version": version, "x-api-key": cfg.APIKey},
+		Redactor: upstream.NewRedactor(cfg.APIKey, cfg.Headers, cfg.BaseURL)}
 	if c.maxTokens <= 0 {
 		c.maxTokens = DefaultMaxTokens
 	}

@@ -96,8 +96,8 @@ func (c *Client) eventError(raw []byte) *router.Error {
 	if msg == "" {
 		msg = fmt.Sprintf("provider %q reported an error", c.name)
 	}
-	return &router.Error{Kind: router.KindUpstream, Provider: c.name, Message: msg,
-		Err: fmt.Errorf("upstream error event type=%q", we.Type)}
+	return c.up.RedactError(&router.Error{Kind: router.KindUpstream, Provider: c.name, Message: msg,
+		Err: fmt.Errorf("upstream error event type=%q", we.Type)})
 }
 
 func parseWireError(raw []byte) (we wireError, requestID string, ok bool) {

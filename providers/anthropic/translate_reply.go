@@ -57,16 +57,25 @@ func (u *wireUsage) merge(later wireUsage) {
 // usage converts to OpenAI's counting: Anthropic's input_tokens excludes
 // cached input, so prompt_tokens adds cache reads and cache writes back,
 // and cached_tokens is the cache reads.
+//
+// Each count is clamped to [0, router.MaxUsageTokens] before the sums, so
+// a negative or absurd count cannot lower the bill or overflow it.
 func (u wireUsage) usage() *router.Usage {
+	clamped := false
 	v := func(p *int) int {
 		if p == nil {
 			return 0
 		}
-		return *p
+		n, bad := router.ClampCount(*p)
+		clamped = clamped || bad
+		return n
 	}
 	prompt := v(u.InputTokens) + v(u.CacheReadInputTokens) + v(u.CacheCreationInputTokens)
 	out := v(u.OutputTokens)
-	return &router.Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out, CachedTokens: v(u.CacheReadInputTokens)}
+	r := &router.Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out, CachedTokens: v(u.CacheReadInputTokens)}
+	r.Clamp()
+	r.Clamped = r.Clamped || clamped
+	return r
 }
 
 // usageJSON is OpenAI's usage object.

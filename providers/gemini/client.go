@@ -82,7 +82,8 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	c := &Client{name: cfg.Name, root: strings.TrimRight(base, "/") + "/" + version,
 		now: time.Now, newID: randomID, codec: codec}
 	c.up = upstream.Client{Name: cfg.Name, Key: cfg.APIKey, HTTP: hc, Headers: cfg.Headers, Status: c.statusError,
-		Pinned: map[string]string{"x-goog-api-key": cfg.APIKey}}
+		Pinned:   map[string]string{"x-goog-api-key": cfg.APIKey},
+		Redactor: upstream.NewRedactor(cfg.APIKey, cfg.Headers, base)}
 	return c, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"llmproxy/providers/upstream"
 	"llmproxy/router"
 )
 
@@ -63,7 +64,7 @@ func (c *Client) statusError(resp *http.Response) *router.Error {
 		e.Kind = router.KindUpstreamRateLimited
 		e.Message = fmt.Sprintf("provider %q is rate limited upstream", c.name)
 		if e.RetryAfter = retryDelay(ge); e.RetryAfter == 0 {
-			e.RetryAfter = retryAfterHeader(resp.Header, c.now())
+			e.RetryAfter = upstream.RetryAfter(resp.Header, c.now())
 		}
 	case status == http.StatusGatewayTimeout:
 		e.Kind = router.KindUpstreamTimeout
@@ -101,8 +102,8 @@ func (c *Client) eventError(ge *googleError) error {
 	if msg == "" {
 		msg = fmt.Sprintf("provider %q reported an error", c.name)
 	}
-	return &router.Error{Kind: router.KindUpstream, Provider: c.name, Message: msg,
-		Err: fmt.Errorf("upstream error event %d %s", ge.Code, ge.Status)}
+	return c.up.RedactError(&router.Error{Kind: router.KindUpstream, Provider: c.name, Message: msg,
+		Err: fmt.Errorf("upstream error event %d %s", ge.Code, ge.Status)})
 }
 
 // blocked is the error for a prompt Gemini refused to answer at all
@@ -137,7 +138,7 @@ func retryDelay(ge googleError) time.Duration {
 	for _, d := range details(ge) {
 		if strings.HasSuffix(d.Type, "google.rpc.RetryInfo") {
 			if v, err := time.ParseDuration(d.RetryDelay); err == nil && v > 0 {
-				return v
+				return min(v, upstream.MaxRetryAfter)
 			}
 		}
 	}
@@ -151,19 +152,4 @@ func reason(ge googleError) string {
 		}
 	}
 	return ""
-}
-
-// retryAfterHeader reads Retry-After in seconds or as an HTTP date.
-func retryAfterHeader(h http.Header, now time.Time) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if d, err := time.ParseDuration(v + "s"); err == nil && d >= 0 {
-		return d
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

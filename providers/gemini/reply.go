@@ -91,17 +91,29 @@ type replyMeta struct {
 // part; tool-use prompt tokens (code execution, grounding) are prompt too.
 // Thinking tokens are billed as output, so completion = candidates +
 // thoughts, with thoughts also reported as reasoning_tokens.
+//
+// Each count is clamped to [0, router.MaxUsageTokens] before the sums, so
+// a negative or absurd count cannot lower the bill or overflow it.
 func toUsage(m *usageMetadata) router.Usage {
-	u := router.Usage{
-		PromptTokens:     m.PromptTokenCount + m.ToolUsePromptTokenCount,
-		CompletionTokens: m.CandidatesTokenCount + m.ThoughtsTokenCount,
-		CachedTokens:     m.CachedContentTokenCount,
-		ReasoningTokens:  m.ThoughtsTokenCount,
+	clamped := false
+	v := func(n int) int {
+		n, bad := router.ClampCount(n)
+		clamped = clamped || bad
+		return n
 	}
-	u.TotalTokens = m.TotalTokenCount
+	thoughts := v(m.ThoughtsTokenCount)
+	u := router.Usage{
+		PromptTokens:     v(m.PromptTokenCount) + v(m.ToolUsePromptTokenCount),
+		CompletionTokens: v(m.CandidatesTokenCount) + thoughts,
+		CachedTokens:     v(m.CachedContentTokenCount),
+		ReasoningTokens:  thoughts,
+	}
+	u.TotalTokens = v(m.TotalTokenCount)
 	if u.TotalTokens == 0 {
 		u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	}
+	u.Clamp()
+	u.Clamped = u.Clamped || clamped
 	return u
 }
 

@@ -85,7 +85,8 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 		maxEmbed: maxEmbedBody,
 		urlFor:   cfg.URL,
 	}
-	c.up = upstream.Client{Name: cfg.Name, Key: cfg.APIKey, HTTP: hc, Headers: cfg.Headers, Status: c.statusError}
+	c.up = upstream.Client{Name: cfg.Name, Key: cfg.APIKey, HTTP: hc, Headers: cfg.Headers, Status: c.statusError,
+		Redactor: upstream.NewRedactor(cfg.APIKey, cfg.Headers, cfg.BaseURL)}
 	switch {
 	case cfg.APIKey != "" && cfg.AuthHeader != "":
 		c.up.Pinned = map[string]string{cfg.AuthHeader: cfg.APIKey}

@@ -80,8 +80,8 @@ func (c *Client) eventError(raw []byte) *router.Error {
 	if msg == "" {
 		msg = fmt.Sprintf("provider %q reported an error", c.name)
 	}
-	return &router.Error{Kind: router.KindUpstream, Provider: c.name, Message: msg,
-		Err: fmt.Errorf("upstream error event type=%q code=%q", we.Type, rawText(we.Code))}
+	return c.up.RedactError(&router.Error{Kind: router.KindUpstream, Provider: c.name, Message: msg,
+		Err: fmt.Errorf("upstream error event type=%q code=%q", we.Type, rawText(we.Code))})
 }
 
 func parseWireError(raw []byte) (wireError, bool) {

@@ -78,13 +78,15 @@ func parseUsage(raw []byte) (*router.Usage, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return nil, err
 	}
-	return &router.Usage{
+	u := &router.Usage{
 		PromptTokens:     w.PromptTokens,
 		CompletionTokens: w.CompletionTokens,
 		TotalTokens:      w.TotalTokens,
 		CachedTokens:     w.PromptTokensDetails.CachedTokens,
 		ReasoningTokens:  w.CompletionTokensDetails.ReasoningTokens,
-	}, nil
+	}
+	u.Clamp() // a negative or absurd count must not reach the budget
+	return u, nil
 }
 
 // wholeChunk turns a plain chat.completion body into its one Chunk, reading

@@ -20,6 +20,10 @@ type Client struct {
 	Name string
 	// Key is the credential. It is redacted from every error's text.
 	Key string
+	// Redactor removes Key, credential headers and base-URL credentials
+	// from every upstream error (NewRedactor, built once in the vendor's
+	// New). Nil builds one from Key and Headers on each error.
+	Redactor *Redactor
 	// HTTP sends the requests. Cancelling a call's context closes its
 	// connection.
 	HTTP *http.Client
@@ -85,7 +89,7 @@ func (k *Call) Post(url string, body []byte, stream bool) (*http.Response, error
 		return nil, e
 	}
 	if resp.StatusCode/100 != 2 {
-		e := k.c.Status(resp)
+		e := k.c.RedactError(k.c.Status(resp))
 		resp.Body.Close()
 		k.End()
 		return nil, e
@@ -143,7 +147,7 @@ func (k *Call) Reply(resp *http.Response, limit int64, stream bool, decode func(
 	}
 	ch, err := decode(body)
 	if err != nil {
-		return nil, err
+		return nil, k.c.redactError(err)
 	}
 	if stream {
 		return nil, &router.Error{Kind: router.KindUpstream, Provider: k.c.Name,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -69,44 +70,84 @@ func (c *Client) MissingKey() *router.Error {
 		Message: fmt.Sprintf("provider %q has no API key configured", c.Name)}
 }
 
-// Scrub drops the API key from an error's text (a key pasted into a base
-// URL's query would otherwise reach the logs through *url.Error). The
-// common case keeps the original error so errors.Is still works.
-func (c *Client) Scrub(err error) error {
-	if err == nil || c.Key == "" || !strings.Contains(err.Error(), c.Key) {
-		return err
+// Scrub drops every configured secret from an error's text (a key pasted
+// into a base URL's query would otherwise reach the logs through
+// *url.Error). The common case keeps the original error so errors.Is
+// still works.
+func (c *Client) Scrub(err error) error { return c.redactor().Err(err) }
+
+// Redact replaces every form of every configured secret in s, for
+// upstream text that may echo one.
+func (c *Client) Redact(s string) string { return c.redactor().String(s) }
+
+// RedactError redacts every field of an upstream error that can carry
+// upstream text (Message, Type, Param, Code, Err) and returns it. Post,
+// Reply and Stream apply it to every error a vendor's Status or Decoder
+// returns, so a vendor cannot forget a field.
+func (c *Client) RedactError(e *router.Error) *router.Error { return c.redactor().Error(e) }
+
+// redactError is RedactError for an error that may not be a *router.Error.
+func (c *Client) redactError(err error) error {
+	if e, ok := err.(*router.Error); ok {
+		return c.RedactError(e)
 	}
-	return errors.New(c.Redact(err.Error()))
+	return c.Scrub(err)
 }
 
-// Redact replaces the API key in s, for upstream text that may echo it.
-func (c *Client) Redact(s string) string {
-	if c.Key == "" {
-		return s
+// redactor is the Client's Redactor, or one built on the spot from Key
+// and Headers for a Client that was filled without it (slower, as
+// correct).
+func (c *Client) redactor() *Redactor {
+	if c.Redactor != nil {
+		return c.Redactor
 	}
-	return strings.ReplaceAll(s, c.Key, "[redacted]")
+	return NewRedactor(c.Key, c.Headers, "")
 }
+
+// MaxRetryAfter is the longest wait RetryAfter reports. The router caps
+// what it honours lower (router.Options.MaxCooldown, default 5m); this
+// bound only keeps absurd values ("Retry-After: 1e300", a date in 2100)
+// from overflowing a time.Duration on the way there.
+const MaxRetryAfter = 24 * time.Hour
 
 // RetryAfter reads retry-after-ms (OpenAI's and Anthropic's, in
 // milliseconds) and then Retry-After, in seconds or as an HTTP date: the
-// order the official SDKs use. It returns 0 when neither parses.
+// order the official SDKs use. It returns 0 when neither parses, and at
+// most MaxRetryAfter. An HTTP date is measured from the reply's own Date
+// header when it has one, so a skewed upstream clock does not stretch or
+// cancel the wait; a date in the past means no wait.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := h.Get("Retry-After-Ms"); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
-			return time.Duration(ms * float64(time.Millisecond))
+			return capWait(ms / 1e3)
 		}
 	}
-	v := h.Get("Retry-After")
+	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
 	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second))
+		return capWait(s)
 	}
 	if t, err := http.ParseTime(v); err == nil {
+		if d, err := http.ParseTime(h.Get("Date")); err == nil {
+			now = d
+		}
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, MaxRetryAfter)
 		}
 	}
 	return 0
+}
+
+// capWait converts seconds to a Duration in [0, MaxRetryAfter]; NaN and
+// infinities never reach the conversion, whose result would be undefined.
+func capWait(secs float64) time.Duration {
+	switch {
+	case math.IsNaN(secs) || secs <= 0:
+		return 0
+	case secs >= MaxRetryAfter.Seconds():
+		return MaxRetryAfter
+	}
+	return time.Duration(secs * float64(time.Second))
 }

@@ -140,12 +140,13 @@ func (s *Stream) end(e Ender) (*router.Chunk, error) {
 	return s.Next()
 }
 
-// stamp gives a decoder's *router.Error the provider's name.
+// stamp gives a decoder's *router.Error the provider's name and redacts
+// the provider's secrets from it.
 func (s *Stream) stamp(err error) error {
 	if e, ok := err.(*router.Error); ok && e.Provider == "" {
 		e.Provider = s.call.c.Name
 	}
-	return err
+	return s.call.c.redactError(err)
 }
 
 // drainBody reads the body to its end after the end marker. It runs before

@@ -212,6 +212,21 @@ func TestRetryAfter(t *testing.T) {
 		{http.Header{"Retry-After": {now.Add(30 * time.Second).Format(http.TimeFormat)}}, 30 * time.Second},
 		{http.Header{"Retry-After": {"soon"}}, 0},
 		{http.Header{}, 0},
+		// Issue 16: absurd values are bounded, never overflowed.
+		{http.Header{"Retry-After": {"99999999"}}, MaxRetryAfter},
+		{http.Header{"Retry-After": {"1e300"}}, MaxRetryAfter},
+		{http.Header{"Retry-After": {"+Inf"}}, MaxRetryAfter},
+		{http.Header{"Retry-After": {"NaN"}}, 0},
+		{http.Header{"Retry-After": {"-5"}}, 0},
+		{http.Header{"Retry-After-Ms": {"1e20"}}, MaxRetryAfter},
+		{http.Header{"Retry-After-Ms": {"Inf"}}, MaxRetryAfter},
+		{http.Header{"Retry-After": {" 3 "}}, 3 * time.Second},
+		// HTTP dates: far future bounded, past none, measured from the
+		// reply's Date when it has one (a skewed upstream clock).
+		{http.Header{"Retry-After": {"Fri, 01 Mar 2030 12:00:00 GMT"}}, MaxRetryAfter},
+		{http.Header{"Retry-After": {now.Add(-time.Hour).Format(http.TimeFormat)}}, 0},
+		{http.Header{"Retry-After": {now.Add(time.Hour + 20*time.Second).Format(http.TimeFormat)},
+			"Date": {now.Add(time.Hour).Format(http.TimeFormat)}}, 20 * time.Second},
 	} {
 		if got := RetryAfter(tc.h, now); got != tc.want {
 			t.Errorf("RetryAfter(%v) = %v; want %v", tc.h, got, tc.want)
