@@ -50,6 +50,9 @@ type Server struct {
 	idPref  string
 	idSeq   atomic.Uint64
 	maxBody int
+	// bodyIdle and bodyTotal bound reading a body (body.go):
+	// server.body_read_timeout per read, server.read_timeout in all.
+	bodyIdle, bodyTotal time.Duration
 	// usage is the usage ledger and its reports (usage.go); nil without one.
 	usage *usageLedger
 	// closers run once, in order, after the drain in Shutdown (the ledger
@@ -89,6 +92,7 @@ func NewServer(o ServerOptions) *Server {
 	s := &Server{log: o.Log, keys: o.Keys, chat: o.Chat, router: o.Router, metrics: o.Metrics, gather: o.Registry, checks: o.Checks,
 		models: o.Models, byModel: make(map[string]*modelInfo, len(o.Models)), maxBody: int(o.Server.MaxBodyBytes)}
 	s.usage, s.closers = o.Usage, o.Closers
+	s.bodyIdle, s.bodyTotal = time.Duration(o.Server.BodyReadTimeout), time.Duration(o.Server.ReadTimeout)
 	s.master = newMasterKey(o.Server.MasterKey)
 	for i := range s.models {
 		s.byModel[s.models[i].ID] = &s.models[i]
@@ -101,7 +105,12 @@ func NewServer(o ServerOptions) *Server {
 		AppName:               "llmproxy",
 		DisableStartupMessage: true,
 		BodyLimit:             s.maxBody,
-		ReadTimeout:           time.Duration(o.Server.ReadTimeout),
+		// Handlers read bodies themselves, after auth and with a cap
+		// (body.go): fasthttp reads only the headers and 8 KiB first,
+		// within body_read_timeout, instead of allocating the declared
+		// Content-Length up front.
+		StreamRequestBody: true,
+		ReadTimeout:       firstReadTimeout(o.Server),
 		IdleTimeout:           time.Duration(o.Server.IdleTimeout),
 		// No WriteTimeout: it bounds the whole response and would cut long
 		// streams; streams are bounded per chunk instead (DEPS.md).
@@ -149,7 +158,9 @@ func printable(s string) bool {
 
 func (s *Server) withRequestID(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderXRequestID, s.requestID(c))
-	return c.Next()
+	err := c.Next()
+	closeUnread(c)
+	return err
 }
 
 func (s *Server) logPanic(c *fiber.Ctx, e any) {
