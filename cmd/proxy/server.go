@@ -111,7 +111,7 @@ func NewServer(o ServerOptions) *Server {
 		// Content-Length up front.
 		StreamRequestBody: true,
 		ReadTimeout:       firstReadTimeout(o.Server),
-		IdleTimeout:           time.Duration(o.Server.IdleTimeout),
+		IdleTimeout:       time.Duration(o.Server.IdleTimeout),
 		// No WriteTimeout: it bounds the whole response and would cut long
 		// streams; streams are bounded per chunk instead (DEPS.md).
 		ErrorHandler:   s.errorHandler,
