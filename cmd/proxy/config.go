@@ -65,11 +65,12 @@ type ServerConfig struct {
 	// streams.
 	ReadTimeout Duration `yaml:"read_timeout"`
 	// BodyReadTimeout is how long a client may go silent while sending a
-	// request: its headers and first 8 KiB of body must arrive within it,
-	// and then every read of the rest of the body must make progress
-	// within it (read_timeout still bounds the whole). A client that
-	// declares a body and stops sending is cut after it, with 408.
-	// Default "10s".
+	// request: its headers and first 8 KiB of body must arrive within it
+	// (counted from the connection's opening, or from the first byte of a
+	// later request on a keep-alive connection), and then every read of
+	// the rest of the body must make progress within it (read_timeout
+	// still bounds the whole). A client that declares a body and stops
+	// sending is cut after it, with 408. Default "10s". See SECURITY.md.
 	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 	// IdleTimeout closes keep-alive connections idle for this long, so
 	// connections a burst opened do not pin memory forever. Default "120s".
