@@ -55,7 +55,7 @@ func TestCheckKeys(t *testing.T) {
 
 func TestCheckKeysClipsHugeKeys(t *testing.T) {
 	k := strings.Repeat("k", 1<<20)
-	err := CheckKeys([]byte(`{"`+k+`":1,"`+strings.ToUpper(k)+`":2}`))
+	err := CheckKeys([]byte(`{"` + k + `":1,"` + strings.ToUpper(k) + `":2}`))
 	var e *Error
 	if !errors.As(err, &e) {
 		t.Fatalf("CheckKeys = %v; want an *Error", err)
