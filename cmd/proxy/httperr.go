@@ -76,7 +76,7 @@ func setErrorHeaders(c *fiber.Ctx, e *router.Error) {
 }
 
 // errorHandler is the one place errors become HTTP responses: fiber calls
-// it for handler errors and for its own (404, 405, 413, bad requests).
+// it for handler errors and for its own (404, 405, 408, 431, bad requests).
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	e := toRouterError(err)
 	if len(c.Response().Header.Peek(fiber.HeaderXRequestID)) == 0 {

@@ -26,7 +26,7 @@ const (
 	localsStream = "llmproxy.stream"
 	localsReq    = "llmproxy.req"
 	// localsAccess marks a request the accessLog middleware saw: fasthttp
-	// refuses some (413) before any middleware runs.
+	// refuses some (408, 431) before any middleware runs.
 	localsAccess = "llmproxy.access"
 )
 
