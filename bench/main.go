@@ -6,6 +6,7 @@
 //	go run ./bench -runs 3       # the README table
 //	go run ./bench -soak 10m     # leak check
 //	go run ./bench -mode upstream -listen 127.0.0.1:9000   # only the fake
+//	go run ./bench -mode hostile   # issue 16: slow bodies, compression bombs
 package main
 
 import (
@@ -51,12 +52,16 @@ type options struct {
 	soakStream int
 	soakEvery  time.Duration
 	scenarios  string
+	// hostile mode (hostile.go)
+	hostileConns int
+	hostileWait  time.Duration
+	hostileOnly  string
 }
 
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.mode, "mode", "bench", `"bench" (the suite or -soak) or "upstream" (serve only the fake upstream)`)
+	fs.StringVar(&o.mode, "mode", "bench", `"bench" (the suite or -soak), "upstream" (serve only the fake upstream) or "hostile" (issue 16's slow bodies and compression bombs)`)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "upstream mode: loopback address to serve the fake on")
 	fs.StringVar(&o.proxyURL, "proxy", "", "measure this running proxy (http://127.0.0.1:PORT) instead of building and starting one")
 	fs.StringVar(&o.directURL, "direct", "", "with -proxy: the upstream that proxy points at, for the direct column (default: start a fake)")
@@ -83,6 +88,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.Float64Var(&o.soakRate, "soak-rate", 1000, "soak: requests/s")
 	fs.IntVar(&o.soakStream, "soak-stream-every", 2, "soak: every n-th request streams (2 = half; 0 = none)")
 	fs.DurationVar(&o.soakEvery, "soak-every", 10*time.Second, "soak: sampling period")
+	fs.IntVar(&o.hostileConns, "hostile-conns", 200, "hostile: sockets that send headers and one body byte")
+	fs.DurationVar(&o.hostileWait, "hostile-wait", 90*time.Second, "hostile: how long to wait for the proxy to answer or close")
+	fs.StringVar(&o.hostileOnly, "hostile-scenarios", "slow,bomb", "hostile: scenarios to run, comma-separated (slow, bomb, gzip2: only the \"gzip, gzip\" bomb)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -163,8 +171,10 @@ func main() {
 	defer stop()
 	if o.mode == "upstream" {
 		err = runUpstreamMode(ctx, o.listen, upstreamOptions{Chunks: o.chunks, Delay: o.chunkDelay})
+	} else if o.mode == "hostile" {
+		err = runHostile(ctx, o)
 	} else if o.mode != "bench" {
-		err = fmt.Errorf("-mode %q: want bench or upstream", o.mode)
+		err = fmt.Errorf("-mode %q: want bench, upstream or hostile", o.mode)
 	} else {
 		// Pinned to one core the runtime picks GOMAXPROCS=1, but pace keeps
 		// a thread in nanosleep; the workers need a P of their own.

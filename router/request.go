@@ -75,12 +75,10 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 	if !ok {
 		return nil, &Error{Kind: KindInvalidRequest, Message: "The request body must be a JSON object."}
 	}
-	if key, dup := duplicateKey(fields); dup {
-		// Readers disagree on duplicates: ParseChatRequest keeps the last,
-		// Field, Messages and SetField the first, upstreams usually the last.
-		// Accepting them would let the routed model or the counted messages
-		// differ from what the upstream acts on.
-		return nil, invalidParam(key, "Duplicate key '"+key+"' in the request body.")
+	if e := keyError(fields, chatParams[:]); e != nil {
+		// A duplicate or a case variant would let the routed model or the
+		// counted messages differ from what the upstream acts on (keys.go).
+		return nil, e
 	}
 	req := &ChatRequest{Body: body, N: 1}
 	var hasMessages bool
@@ -155,28 +153,6 @@ func ParseChatRequest(body []byte) (*ChatRequest, error) {
 // escapes, whose bytes between the quotes are its text.
 func plainString(v []byte) bool {
 	return len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0
-}
-
-// duplicateKey reports the first key that appears twice in fields.
-func duplicateKey(fields []field) (string, bool) {
-	if len(fields) <= 16 {
-		for i := range fields {
-			for j := i + 1; j < len(fields); j++ {
-				if fields[i].key == fields[j].key {
-					return fields[i].key, true
-				}
-			}
-		}
-		return "", false
-	}
-	seen := make(map[string]struct{}, len(fields))
-	for _, f := range fields {
-		if _, ok := seen[f.key]; ok {
-			return f.key, true
-		}
-		seen[f.key] = struct{}{}
-	}
-	return "", false
 }
 
 func invalidParam(param, msg string) *Error {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"unicode/utf8"
 )
 
 var parseTests = []struct {
@@ -40,6 +41,13 @@ var parseTests = []struct {
 	{"fractional max_completion_tokens", `{"model":"m","messages":[],"max_completion_tokens":1.5}`, "max_completion_tokens", ChatRequest{}},
 	{"duplicate model", `{"model":"cheap","messages":[],"model":"expensive"}`, "model", ChatRequest{}},
 	{"duplicate messages", `{"model":"m","messages":[],"messages":[{"role":"user","content":"x"}]}`, "messages", ChatRequest{}},
+	// Issue 16: keys a case-insensitive reader (encoding/json) would merge.
+	{"model in two cases", `{"model":"chat","MODEL":"gpt-4o","messages":[]}`, "model", ChatRequest{}},
+	{"max_tokens in two cases", `{"model":"m","messages":[],"max_tokens":5,"MAX_TOKENS":100000}`, "max_tokens", ChatRequest{}},
+	{"case variant alone", `{"model":"m","messages":[],"MAX_TOKENS":100000}`, "MAX_TOKENS", ChatRequest{}},
+	{"kelvin sign variant", `{"model":"m","messages":[],"max_toKens":100000}`, "max_toKens", ChatRequest{}},
+	{"escaped case collision", `{"model":"m","\u004dODEL":"x","messages":[]}`, "model", ChatRequest{}},
+	{"unknown keys in two cases", `{"model":"m","messages":[],"x_custom":1,"X_Custom":2}`, "x_custom", ChatRequest{}},
 	{"malformed JSON", `{"model":"m",`, "-", ChatRequest{}},
 	{"empty body", ``, "-", ChatRequest{}},
 	{"not an object", `["model","m"]`, "-", ChatRequest{}},
@@ -158,6 +166,18 @@ func FuzzParseChatRequest(f *testing.F) {
 		}
 		if req.Model == "" {
 			t.Fatalf("ParseChatRequest(%q) accepted an empty model", body)
+		}
+		// A case-insensitive reader (encoding/json) must see what we route on.
+		var lenient struct {
+			Model     string `json:"model"`
+			MaxTokens *int   `json:"max_tokens"`
+		}
+		// (An alias is valid UTF-8; encoding/json replaces invalid bytes.)
+		if json.Unmarshal(body, &lenient) == nil && utf8.ValidString(req.Model) && lenient.Model != req.Model {
+			t.Fatalf("ParseChatRequest(%q) routed %q; encoding/json reads model %q", body, req.Model, lenient.Model)
+		}
+		if lenient.MaxTokens != nil && req.Field("max_completion_tokens") == nil && *lenient.MaxTokens != req.MaxTokens {
+			t.Fatalf("ParseChatRequest(%q) MaxTokens = %d; encoding/json reads max_tokens %d", body, req.MaxTokens, *lenient.MaxTokens)
 		}
 		_, _ = req.Messages()
 		up := req.UpstreamBody("up\"stream")

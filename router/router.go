@@ -311,11 +311,12 @@ func capped(v, def, limit time.Duration) time.Duration {
 }
 
 // ModelNotFound is the error for an alias that is unknown or not allowed.
+// The name is clipped (Clip): it is the client's, of any length.
 func ModelNotFound(model string) *Error { return modelNotFound(model) }
 
 func modelNotFound(model string) *Error {
 	return &Error{Kind: KindNotFound, Code: "model_not_found", Param: "model",
-		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", model)}
+		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", Clip(model))}
 }
 
 // attributed returns err as an *Error naming provider. It copies rather

@@ -157,7 +157,7 @@ func (s *Server) finish(r *reqRecord) {
 	attrs := []slog.Attr{
 		slog.String("request_id", r.requestID),
 		slog.String("route", r.route),
-		slog.String("model_requested", r.model),
+		slog.String("model_requested", router.Clip(r.model)),
 		slog.String("model_used", r.modelUsed),
 		slog.String("provider", r.provider),
 		slog.Int("status", r.status),

@@ -23,16 +23,18 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
 	rec := &reqRecord{route: routeChat, start: time.Now(), team: k.team, keyID: k.id}
 	c.Locals(localsReq, rec)
-	// fiber reuses the request buffer once the handler returns; streams
-	// outlive it, so the body is copied once here.
-	body := append([]byte(nil), c.Body()...)
+	// readBody's buffer is the request's own: streams outlive fiber's.
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
 	req, err := router.ParseChatRequest(body)
 	if err != nil {
 		return err
 	}
 	rec.stream = req.Stream
-	if !k.allows(req.Model) || !s.router.Has(req.Model) {
-		return router.ModelNotFound(req.Model)
+	if err := s.checkModel(k, req.Model, modelTypeChat); err != nil {
+		return err
 	}
 	rec.model = req.Model
 	if req.TimeoutCap, err = timeoutHeader(c.Get(headerTimeout)); err != nil {

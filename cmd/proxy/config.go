@@ -50,7 +50,12 @@ type ServerConfig struct {
 	// ":8080" or "0.0.0.0:8080" to accept connections from other machines.
 	Listen string `yaml:"listen"`
 	// MaxBodyBytes caps a request body; larger bodies get 413. Default
-	// 10485760 (10 MiB).
+	// 10485760 (10 MiB). It applies to the bytes received and, for a body
+	// sent with Content-Encoding gzip or deflate (one coding, decoded as it
+	// arrives), to the decoded bytes too; any other coding, or more than
+	// one, gets 415. A body is read after the API key is checked, into
+	// memory that grows with the bytes received, not with the declared
+	// Content-Length.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// DrainTimeout is how long in-flight requests and streams may run after
 	// SIGTERM before they are cut. Default "30s".
@@ -59,6 +64,14 @@ type ServerConfig struct {
 	// "60s". Responses have no write timeout, because that would cut long
 	// streams.
 	ReadTimeout Duration `yaml:"read_timeout"`
+	// BodyReadTimeout is how long a client may go silent while sending a
+	// request: its headers and first 8 KiB of body must arrive within it
+	// (counted from the connection's opening, or from the first byte of a
+	// later request on a keep-alive connection), and then every read of
+	// the rest of the body must make progress within it (read_timeout
+	// still bounds the whole). A client that declares a body and stops
+	// sending is cut after it, with 408. Default "10s". See SECURITY.md.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 	// IdleTimeout closes keep-alive connections idle for this long, so
 	// connections a burst opened do not pin memory forever. Default "120s".
 	IdleTimeout Duration `yaml:"idle_timeout"`

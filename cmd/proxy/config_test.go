@@ -102,7 +102,7 @@ func TestFullConfig(t *testing.T) {
 	}
 	s := c.Server
 	if s.Listen != "0.0.0.0:9090" || s.MaxBodyBytes != 1048576 || s.DrainTimeout.Std() != 45*time.Second ||
-		s.ReadTimeout.Std() != time.Minute || s.IdleTimeout.Std() != 150*time.Second ||
+		s.ReadTimeout.Std() != time.Minute || s.BodyReadTimeout.Std() != 15*time.Second || s.IdleTimeout.Std() != 150*time.Second ||
 		s.MasterKey.Value() != "mk-full-secret" || s.DataDir != "/var/lib/llmproxy" || s.LogLevel != "debug" {
 		t.Errorf("server = %+v", s)
 	}
@@ -185,7 +185,7 @@ redis: {url: "redis://localhost:6379"}
 `, nil)
 	sec := func(n int) Duration { return Duration(time.Duration(n) * time.Second) }
 	want := Config{
-		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 10 << 20, DrainTimeout: sec(30), ReadTimeout: sec(60), IdleTimeout: sec(120), DataDir: "./data", LogLevel: "info"},
+		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 10 << 20, DrainTimeout: sec(30), ReadTimeout: sec(60), BodyReadTimeout: sec(10), IdleTimeout: sec(120), DataDir: "./data", LogLevel: "info"},
 		Providers: []ProviderConfig{{Name: "o", Type: "openai", BaseURL: "https://api.openai.com/v1", APIKey: "k",
 			Timeouts: TimeoutsConfig{sec(5), sec(30), sec(30), sec(600)}}},
 		Models: []ModelConfig{{Name: "m", Type: "chat", Deployments: []DeploymentConfig{{Provider: "o", Model: "x", Weight: 1}}}},

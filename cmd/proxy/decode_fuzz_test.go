@@ -20,6 +20,8 @@ func FuzzParseEmbedRequest(f *testing.F) {
 		`{"input":"x"}`,
 		`{"model":"e","input":null}`,
 		`{"model":"e","input":"x","encoding_format":"hex"}`,
+		`{"model":"e","MODEL":"f","input":"x"}`,
+		`{"Model":"e","input":"x"}`,
 		`[1,2]`, `null`, `{`, ``,
 	} {
 		f.Add([]byte(s))

@@ -109,9 +109,15 @@ type e2e struct {
 // log line must keep (x-request-id, no secrets, no prompt text).
 func startE2E(t *testing.T) *e2e {
 	t.Helper()
+	return startE2EWith(t, e2eConfig)
+}
+
+// startE2EWith is startE2E with another config (e2eConfig, edited).
+func startE2EWith(t *testing.T, config string) *e2e {
+	t.Helper()
 	up := newFakeUpstream(t)
 	env := map[string]string{"FAKE_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
-	cfg, err := ParseConfig([]byte(e2eConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := ParseConfig([]byte(config), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}

@@ -76,7 +76,7 @@ func setErrorHeaders(c *fiber.Ctx, e *router.Error) {
 }
 
 // errorHandler is the one place errors become HTTP responses: fiber calls
-// it for handler errors and for its own (404, 405, 413, bad requests).
+// it for handler errors and for its own (404, 405, 408, 431, bad requests).
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	e := toRouterError(err)
 	if len(c.Response().Header.Peek(fiber.HeaderXRequestID)) == 0 {
@@ -90,8 +90,8 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	c.Locals(localsError, e)
 	err = c.Status(status).JSON(errorBody(e))
 	if c.Locals(localsAccess) == nil && status < 500 {
-		// fasthttp refused the request before the middlewares ran (body
-		// over the limit, read timeout): this is its only access line.
+		// fasthttp refused the request before the middlewares ran (read
+		// timeout, headers too large): this is its only access line.
 		// Its 5xx are broken client connections, with nobody to answer.
 		s.finish(&reqRecord{route: routeOf(c.Path()), start: time.Now(), status: status, err: e,
 			requestID: string(c.Response().Header.Peek(fiber.HeaderXRequestID))})

@@ -105,6 +105,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&s.MaxBodyBytes, defaultMaxBodyBytes)
 	setDefault(&s.DrainTimeout, Duration(30*time.Second))
 	setDefault(&s.ReadTimeout, Duration(60*time.Second))
+	setDefault(&s.BodyReadTimeout, Duration(10*time.Second))
 	setDefault(&s.IdleTimeout, Duration(120*time.Second))
 	setDefault(&s.DataDir, defaultDataDir)
 	setDefault(&s.LogLevel, defaultLogLevel)

@@ -39,6 +39,38 @@ func (s *Server) listModels(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
+// Model types (models[].type).
+const (
+	modelTypeChat      = "chat"
+	modelTypeEmbedding = "embedding"
+)
+
+// checkModel is the 404 for an alias that is unknown or not allowed to k,
+// and the 400 for one of the wrong type for the route: an embedding alias
+// cannot serve chat, nor a chat alias embeddings.
+func (s *Server) checkModel(k *teamKey, alias, want string) error {
+	if !k.allows(alias) || !s.router.Has(alias) {
+		return router.ModelNotFound(alias)
+	}
+	m := s.byModel[alias]
+	if m == nil {
+		return nil
+	}
+	typ := m.Type
+	if typ == "" {
+		typ = modelTypeChat
+	}
+	if typ == want {
+		return nil
+	}
+	route, article := "/v1/chat/completions", "an "+typ
+	if want == modelTypeEmbedding {
+		route, article = "/v1/embeddings", "a "+typ
+	}
+	return &router.Error{Kind: router.KindInvalidRequest, Param: "model", Code: "model_type_mismatch",
+		Message: "The model `" + alias + "` is " + article + " model and cannot be used with " + route + "."}
+}
+
 func (s *Server) getModel(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
 	id := c.Params("id")
@@ -61,13 +93,16 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
 	rec := &reqRecord{route: routeEmbed, start: time.Now(), team: k.team, keyID: k.id}
 	c.Locals(localsReq, rec)
-	body := append([]byte(nil), c.Body()...)
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
 	req, err := parseEmbedRequest(body)
 	if err != nil {
 		return err
 	}
-	if !k.allows(req.Model) || !s.router.Has(req.Model) {
-		return router.ModelNotFound(req.Model)
+	if err := s.checkModel(k, req.Model, modelTypeEmbedding); err != nil {
+		return err
 	}
 	rec.model = req.Model
 	ctx, cancel := s.requestContext(c, k)
@@ -99,6 +134,11 @@ func parseEmbedRequest(body []byte) (*router.EmbedRequest, error) {
 	var b embedBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		return nil, &router.Error{Kind: router.KindInvalidRequest, Message: "We could not parse the JSON body of your request: " + err.Error()}
+	}
+	// encoding/json matched those fields case-insensitively: refuse a
+	// body another reader could take differently (issue 16).
+	if err := router.CheckKeys(body, "model", "input", "encoding_format", "dimensions", "user"); err != nil {
+		return nil, err
 	}
 	if b.Model == nil || *b.Model == "" {
 		return nil, &router.Error{Kind: router.KindInvalidRequest, Param: "model", Message: "you must provide a model parameter"}

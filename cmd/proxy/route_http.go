@@ -82,12 +82,16 @@ func (s *Server) adminDeployments(c *fiber.Ctx) error {
 // no upstream and changes no state.
 func (s *Server) explainHandler(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
-	req, err := router.ParseChatRequest(append([]byte(nil), c.Body()...))
+	body, err := s.readBody(c)
 	if err != nil {
 		return err
 	}
-	if !k.allows(req.Model) || !s.router.Has(req.Model) {
-		return router.ModelNotFound(req.Model)
+	req, err := router.ParseChatRequest(body)
+	if err != nil {
+		return err
+	}
+	if err := s.checkModel(k, req.Model, modelTypeChat); err != nil {
+		return err
 	}
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()

@@ -26,7 +26,7 @@ const (
 	localsStream = "llmproxy.stream"
 	localsReq    = "llmproxy.req"
 	// localsAccess marks a request the accessLog middleware saw: fasthttp
-	// refuses some (413) before any middleware runs.
+	// refuses some (408, 431) before any middleware runs.
 	localsAccess = "llmproxy.access"
 )
 
@@ -52,6 +52,9 @@ type Server struct {
 	idPref  string
 	idSeq   atomic.Uint64
 	maxBody int
+	// bodyIdle and bodyTotal bound reading a body (body.go):
+	// server.body_read_timeout per read, server.read_timeout in all.
+	bodyIdle, bodyTotal time.Duration
 	// usage is the usage ledger and its reports (usage.go); nil without one.
 	usage *usageLedger
 	// closers run once, in order, after the drain in Shutdown (the ledger
@@ -98,6 +101,7 @@ func NewServer(o ServerOptions) *Server {
 		panic("llmproxy: the chat chain does not serve embeddings")
 	}
 	s.embed = embed
+	s.bodyIdle, s.bodyTotal = time.Duration(o.Server.BodyReadTimeout), time.Duration(o.Server.ReadTimeout)
 	s.master = newMasterKey(o.Server.MasterKey)
 	for i := range s.models {
 		s.byModel[s.models[i].ID] = &s.models[i]
@@ -110,8 +114,13 @@ func NewServer(o ServerOptions) *Server {
 		AppName:               "llmproxy",
 		DisableStartupMessage: true,
 		BodyLimit:             s.maxBody,
-		ReadTimeout:           time.Duration(o.Server.ReadTimeout),
-		IdleTimeout:           time.Duration(o.Server.IdleTimeout),
+		// Handlers read bodies themselves, after auth and with a cap
+		// (body.go): fasthttp reads only the headers and 8 KiB first,
+		// within body_read_timeout, instead of allocating the declared
+		// Content-Length up front.
+		StreamRequestBody: true,
+		ReadTimeout:       firstReadTimeout(o.Server),
+		IdleTimeout:       time.Duration(o.Server.IdleTimeout),
 		// No WriteTimeout: it bounds the whole response and would cut long
 		// streams; streams are bounded per chunk instead (DEPS.md).
 		ErrorHandler:   s.errorHandler,
@@ -158,7 +167,9 @@ func printable(s string) bool {
 
 func (s *Server) withRequestID(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderXRequestID, s.requestID(c))
-	return c.Next()
+	err := c.Next()
+	closeUnread(c)
+	return err
 }
 
 func (s *Server) logPanic(c *fiber.Ctx, e any) {

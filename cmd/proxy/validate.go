@@ -179,6 +179,7 @@ func (v *validator) server() {
 	v.positive("server.max_body_bytes", float64(s.MaxBodyBytes))
 	v.duration("server.drain_timeout", s.DrainTimeout, false)
 	v.duration("server.read_timeout", s.ReadTimeout, false)
+	v.duration("server.body_read_timeout", s.BodyReadTimeout, false)
 	v.duration("server.idle_timeout", s.IdleTimeout, false)
 	v.oneOf("server.log_level", "log level", s.LogLevel, logLevels)
 	if s.DataDir == "" {

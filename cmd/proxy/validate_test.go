@@ -44,6 +44,7 @@ func TestParseConfigBroken(t *testing.T) {
 		{"empty", "", nil, "providers: at least one provider is required"},
 		{"listen", "server: {listen: \"8080\"}\n" + validBase, nil, `server.listen: "8080" is not host:port; want e.g. "127.0.0.1:8080" or ":8080" [1:18]`},
 		{"max body", "server: {max_body_bytes: -1}\n" + validBase, nil, "server.max_body_bytes: -1 is not positive"},
+		{"body read timeout", "server: {body_read_timeout: -1s}\n" + validBase, nil, `server.body_read_timeout: "-1s" is negative`},
 		{"negative duration", "server: {drain_timeout: -5s}\n" + validBase, nil, `server.drain_timeout: "-5s" is negative`},
 		{"log level", "server: {log_level: loud}\n" + validBase, nil, `server.log_level: unknown log level "loud" (want one of: debug, info, warn, error)`},
 		{"provider type", strings.Replace(validBase, "type: demo}", "type: opnai}", 1), nil, `providers[0].type: unknown type "opnai" (want one of: anthropic, azure, demo, gemini, openai) [2:24]`},
