@@ -76,6 +76,8 @@ func (r *reqRecord) setErr(e *router.Error) {
 // their writer when they end.
 func (s *Server) accessLog(c *fiber.Ctx) error {
 	start := time.Now()
+	s.work.add() // a stream writer holds its own count (chatHandler)
+	defer s.work.done()
 	c.Locals(localsAccess, true)
 	err := c.Next()
 	if err != nil {
