@@ -77,6 +77,8 @@ const (
 	defaultMaxBodyBytes = 10 << 20
 	defaultDataDir      = "./data"
 	defaultLogLevel     = "info"
+	// defaultShutdownDelay is server.shutdown_delay when unset.
+	defaultShutdownDelay = 5 * time.Second
 )
 
 // defaultBaseURL is the public API root of the vendors whose adapters need
@@ -102,6 +104,10 @@ func (c *Config) applyDefaults() {
 	s := &c.Server
 	setDefault(&s.Listen, defaultListen)
 	setDefault(&s.MaxBodyBytes, defaultMaxBodyBytes)
+	if s.ShutdownDelay == nil {
+		d := Duration(defaultShutdownDelay)
+		s.ShutdownDelay = &d
+	}
 	setDefault(&s.DrainTimeout, Duration(30*time.Second))
 	setDefault(&s.ReadTimeout, Duration(60*time.Second))
 	setDefault(&s.IdleTimeout, Duration(120*time.Second))

@@ -45,6 +45,7 @@ func TestParseConfigBroken(t *testing.T) {
 		{"listen", "server: {listen: \"8080\"}\n" + validBase, nil, `server.listen: "8080" is not host:port; want e.g. "127.0.0.1:8080" or ":8080" [1:18]`},
 		{"max body", "server: {max_body_bytes: -1}\n" + validBase, nil, "server.max_body_bytes: -1 is not positive"},
 		{"negative duration", "server: {drain_timeout: -5s}\n" + validBase, nil, `server.drain_timeout: "-5s" is negative`},
+		{"negative shutdown delay", "server: {shutdown_delay: -1s}\n" + validBase, nil, `server.shutdown_delay: "-1s" is negative`},
 		{"log level", "server: {log_level: loud}\n" + validBase, nil, `server.log_level: unknown log level "loud" (want one of: debug, info, warn, error)`},
 		{"provider type", strings.Replace(validBase, "type: demo}", "type: opnai}", 1), nil, `providers[0].type: unknown type "opnai" (want one of: anthropic, azure, demo, gemini, openai) [2:24]`},
 		{"provider type missing", strings.Replace(validBase, ", type: demo}", "}", 1), nil, "providers[0].type: required: the adapter type (want one of: anthropic, azure, demo, gemini, openai)"},
