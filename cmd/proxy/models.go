@@ -73,7 +73,7 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
 	resp, err := s.router.Embed(ctx, req)
-	rec.modelUsed, rec.provider, rec.attempts = req.Target.Model, req.Target.Provider, req.Attempts
+	rec.modelUsed, rec.provider, rec.attempts, rec.fallbacks = req.Target.Model, req.Target.Provider, req.Attempts, req.Fallbacks
 	if err != nil {
 		setAttemptHeaders(c, req.Attempts, req.Target.Provider)
 		return err
