@@ -186,8 +186,8 @@ type PricingConfig struct {
 
 // TeamConfig is a group of client API keys sharing limits and a budget.
 type TeamConfig struct {
-	// Name identifies the team in usage reports and metrics. Required,
-	// unique.
+	// Name identifies the team in usage reports and the usage ledger (not
+	// in metrics: their labels stay a closed set). Required, unique.
 	Name string `yaml:"name"`
 	// APIKeys are the keys clients send as "Authorization: Bearer <key>":
 	// either the key itself (normally "${TEAM_KEY}") or "sha256:" followed by

@@ -6,6 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"llmproxy/router"
 )
 
 // TestAccessLogFallbacks: the access line's fallbacks field counts the
@@ -115,5 +119,26 @@ func TestMissingKeyNotRetried(t *testing.T) {
 				t.Errorf("body = %s; want the missing-key message", body)
 			}
 		})
+	}
+}
+
+// TestBreakerGaugeReadsDeployments: llmproxy_breaker_state is read from
+// the router's deployments at scrape time, so a deployment benched by
+// another replica's breaker (no transition on this one) reports 2.
+func TestBreakerGaugeReadsDeployments(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg)
+	m.breaker.watch(func() []router.DeploymentStatus {
+		return []router.DeploymentStatus{
+			{ID: "a/m", Provider: "a", Breaker: "open", BreakerState: router.BreakerOpen, BreakerRemote: true},
+			{ID: "b/m", Provider: "b", Breaker: "closed"},
+		}
+	})
+	e := &routerE2E{reg: reg}
+	if g := e.gauge(t, "a/m"); g != 2 {
+		t.Errorf("gauge for the remotely opened deployment = %v; want 2", g)
+	}
+	if g := e.gauge(t, "b/m"); g != 0 {
+		t.Errorf("gauge for the closed deployment = %v; want 0 (reported before any transition)", g)
 	}
 }

@@ -81,6 +81,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
+	met.breaker.watch(rt.Deployments)
 	var mws []router.Middleware
 	guard, err := buildGuard(cfg, log, reg, rdb)
 	if err != nil {
