@@ -259,9 +259,9 @@ func TestDuration(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"drain_timeout: 1m30s", "1m30s"},
 		{`drain_timeout: "250ms"`, "250ms"},
-		{"drain_timeout: 30", `[2:18] 30 is a bare number, not a duration: add a unit, such as "30s"`},
+		{"drain_timeout: 30", `server.drain_timeout: 30 is a bare number, not a duration: add a unit, such as "30s" [2:18]`},
 		{"drain_timeout: 1.5", `1.5 is a bare number`},
-		{`drain_timeout: "30"`, `[2:18] "30" is not a duration`},
+		{`drain_timeout: "30"`, `server.drain_timeout: "30" is not a duration`},
 		{"drain_timeout: [1]", `want a duration such as "30s"`},
 	} {
 		src := "server:\n  " + tc.in + "\nproviders: [{name: d, type: demo}]\nmodels: [{name: m, deployments: [{provider: d, model: m}]}]\n"

@@ -53,7 +53,7 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, erro
 			return nil, err
 		}
 		if err := yaml.NodeToValue(body, c, yaml.Strict()); err != nil {
-			return nil, errors.New(yamlErrorText(err))
+			return nil, errors.New(decodeErrorText(err, body))
 		}
 		c.doc = body
 	}
