@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build:  docker build -t llmproxy .
-# Run:    docker run -p 8080:8080 -e OPENAI_API_KEY llmproxy
+# Run:    docker run -p 8080:8080 -e LLMPROXY_API_KEY=<your client key> -e OPENAI_API_KEY llmproxy
+# The image's config is configs/docker.yaml: no published demo key; the team key is LLMPROXY_API_KEY.
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
@@ -15,7 +16,7 @@ RUN mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/llmproxy /llmproxy
-COPY configs/example.yaml /etc/llmproxy/config.yaml
+COPY configs/docker.yaml /etc/llmproxy/config.yaml
 COPY --from=build --chown=65532:65532 /out/data /var/lib/llmproxy
 ENV LLMPROXY_CONFIG=/etc/llmproxy/config.yaml
 USER 65532:65532

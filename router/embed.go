@@ -34,7 +34,7 @@ func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, 
 		in.PromptTokens = len(req.Body) / 4
 	}
 	var out *EmbedResponse
-	err := r.walk(ctx, in, &req.Attempts, embeds, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
+	err := r.walk(ctx, in, walkCount{&req.Attempts, &req.Fallbacks}, embeds, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
 		resp, err := r.embedOnce(ctx, c, st, a, req)
 		out = resp
 		return err

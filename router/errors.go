@@ -50,6 +50,12 @@ func (k Kind) String() string {
 }
 
 // Error is a failure that means something to a client.
+// ErrNotConfigured, as an Error's cause, marks a failure of the
+// deployment's configuration (a provider with no API key): the router
+// moves to the next candidate at once and never retries that deployment,
+// because a retry cannot help.
+var ErrNotConfigured = errors.New("provider not configured")
+
 type Error struct {
 	Kind Kind
 	// Message is written for the client. It never holds a credential or

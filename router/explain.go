@@ -30,6 +30,8 @@ func (c *Candidate) SkipText() string {
 		return "unknown alias"
 	case SkipNoEmbeddings:
 		return "does not support embeddings"
+	case SkipNotConfigured:
+		return "provider not configured (no API key)"
 	}
 	return ""
 }
@@ -118,12 +120,20 @@ func (r *Router) Explain(ctx context.Context, req *ChatRequest) ([]Explained, er
 
 // DeploymentStatus is one deployment as GET /admin/deployments shows it.
 type DeploymentStatus struct {
-	ID       string    `json:"id"`
-	Provider string    `json:"provider"`
-	Model    string    `json:"model"`
-	Breaker  string    `json:"breaker"`
-	Cooldown *Cooldown `json:"cooldown,omitempty"`
-	Inflight int       `json:"inflight"`
+	ID       string `json:"id"`
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	// Breaker is closed, half-open or open. A deployment that another
+	// replica's breaker benched (a breaker_open cooldown shared through
+	// Redis) reports open here too, though this replica's own breaker is
+	// closed, with BreakerRemote set.
+	Breaker string `json:"breaker"`
+	// BreakerState is Breaker as a number (the llmproxy_breaker_state gauge).
+	BreakerState BreakerState `json:"-"`
+	// BreakerRemote says Breaker comes from another replica's breaker.
+	BreakerRemote bool      `json:"breaker_remote,omitempty"`
+	Cooldown      *Cooldown `json:"cooldown,omitempty"`
+	Inflight      int       `json:"inflight"`
 	// EWMALatencyMS is the EWMA of time to first token in milliseconds.
 	EWMALatencyMS float64 `json:"ewma_ttft_ms"`
 	RPM           int     `json:"rpm,omitempty"`
@@ -136,8 +146,13 @@ func (r *Router) Deployments() []DeploymentStatus {
 	out := make([]DeploymentStatus, 0, len(r.order))
 	for _, st := range r.order {
 		h := st.health(now, r.cooldowns)
-		ds := DeploymentStatus{ID: st.id, Provider: st.provider, Model: st.model, Breaker: h.Breaker.String(),
-			Inflight: h.Inflight, EWMALatencyMS: float64(h.Latency) / float64(time.Millisecond), RPM: h.RPM, TPM: h.TPM}
+		b := h.Breaker
+		if b == BreakerClosed && h.Cooldown.Reason == CooldownBreakerOpen && now.Before(h.Cooldown.Until) {
+			b = BreakerOpen // benched by another replica's breaker (remote.go)
+		}
+		ds := DeploymentStatus{ID: st.id, Provider: st.provider, Model: st.model, Breaker: b.String(), BreakerState: b,
+			BreakerRemote: b != BreakerClosed && breakerState(st.cb.State()) == BreakerClosed,
+			Inflight:      h.Inflight, EWMALatencyMS: float64(h.Latency) / float64(time.Millisecond), RPM: h.RPM, TPM: h.TPM}
 		if now.Before(h.Cooldown.Until) {
 			cd := h.Cooldown
 			ds.Cooldown = &cd

@@ -117,6 +117,9 @@ const (
 	SkipUnknownAlias
 	// SkipNoEmbeddings marks a chat-only deployment in an embeddings plan.
 	SkipNoEmbeddings
+	// SkipNotConfigured marks a deployment whose provider failed this
+	// request with ErrNotConfigured: calling it again cannot help.
+	SkipNotConfigured
 )
 
 // Candidate is one deployment in a plan, eligible or not.

@@ -144,3 +144,27 @@ func TestRemoteProbeIgnoresOwnBreaker(t *testing.T) {
 		t.Errorf("breaker after its own probe = %s; want closed", st)
 	}
 }
+
+// TestRemoteBreakerReported: while another replica's breaker_open
+// cooldown benches a deployment, Deployments (and so /admin/deployments
+// and llmproxy_breaker_state) reports it open and remote, though the
+// local breaker is closed; once the cooldown ends it is half-open.
+func TestRemoteBreakerReported(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	cd := NewMemoryCooldowns()
+	p := &gateProvider{chat: okStream("p1")}
+	r, _ := New(Options{Now: clk.Now, Cooldowns: cd, Breaker: BreakerSettings{OpenFor: 5 * time.Second, HalfOpenProbes: 1},
+		Routes: []Route{{Alias: "chat", Deployments: []Deployment{{Provider: "p1", Model: "m", Client: p}}}}})
+	check := func(when, breaker string, state BreakerState, remote bool) {
+		t.Helper()
+		d := r.Deployments()[0]
+		if d.Breaker != breaker || d.BreakerState != state || d.BreakerRemote != remote {
+			t.Errorf("%s: breaker %q (%d), remote %v; want %q (%d), remote %v", when, d.Breaker, d.BreakerState, d.BreakerRemote, breaker, state, remote)
+		}
+	}
+	check("no cooldown", "closed", BreakerClosed, false)
+	cd.Set(context.Background(), "p1/m", Cooldown{Until: clk.Now().Add(time.Second), Reason: CooldownBreakerOpen})
+	check("another replica's breaker open", "open", BreakerOpen, true)
+	clk.Add(time.Second)
+	check("after its cooldown", "half-open", BreakerHalfOpen, true)
+}

@@ -48,6 +48,9 @@ type ChatRequest struct {
 	Target Target
 	// Attempts counts the deployments tried, set by the router.
 	Attempts int
+	// Fallbacks counts the fallback aliases the router called (not
+	// retries of the requested alias), set by the router.
+	Fallbacks int
 	// Timeouts bound the current attempt, set by the router.
 	Timeouts Timeouts
 	// TimeoutCap, when positive, lowers every timeout of the request (the

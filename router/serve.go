@@ -27,7 +27,7 @@ type try func(ctx context.Context, c *Candidate, st *depState, a admission) *Err
 // committed attempt's.
 func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 	var out Stream
-	err := r.walk(ctx, r.planInput(ctx, req), &req.Attempts, nil, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
+	err := r.walk(ctx, r.planInput(ctx, req), walkCount{&req.Attempts, &req.Fallbacks}, nil, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
 		r.prepare(req, c)
 		s, err := r.attempt(ctx, c, st, a, req)
 		out = s
@@ -39,15 +39,21 @@ func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 	return out, nil
 }
 
+// walkCount is where walk counts: the request's Attempts and Fallbacks.
+type walkCount struct{ attempts, fallbacks *int }
+
 // walk walks the plan: each eligible candidate once, then the first
 // eligible one again after a backoff, until a call answers, a failure
 // cannot be retried, or max attempts or the deadline run out. It re-plans
 // after every failure, so a breaker that just opened or a 429 cooldown
 // takes effect within the request. usable, when set, skips deployments
-// that cannot serve the call (SkipNoEmbeddings); attempts counts calls.
-func (r *Router) walk(ctx context.Context, in PlanInput, attempts *int, usable func(*Deployment) bool, call try) *Error {
+// that cannot serve the call (SkipNoEmbeddings); n counts calls and the
+// fallback aliases called.
+func (r *Router) walk(ctx context.Context, in PlanInput, n walkCount, usable func(*Deployment) bool, call try) *Error {
+	attempts := n.attempts
 	var (
 		tried    []string
+		broken   []string // deployments failed by ErrNotConfigured
 		last     *Error
 		plan     []Candidate
 		retries  int
@@ -59,11 +65,14 @@ func (r *Router) walk(ctx context.Context, in PlanInput, attempts *int, usable f
 		}
 		in.Now = r.now()
 		plan = Plan(in)
-		if usable != nil {
-			for i := range plan {
-				if c := &plan[i]; c.Eligible() && !usable(c.Deployment) {
-					c.Skip = SkipNoEmbeddings
-				}
+		for i := range plan {
+			c := &plan[i]
+			switch {
+			case !c.Eligible():
+			case usable != nil && !usable(c.Deployment):
+				c.Skip = SkipNoEmbeddings
+			case slices.Contains(broken, c.Deployment.ID()):
+				c.Skip = SkipNotConfigured
 			}
 		}
 		c, again := pick(plan, tried)
@@ -90,6 +99,7 @@ func (r *Router) walk(ctx context.Context, in PlanInput, attempts *int, usable f
 		}
 		if c.FallbackFrom != "" && !slices.Contains(fellBack, c.Alias) {
 			fellBack = append(fellBack, c.Alias)
+			*n.fallbacks = len(fellBack)
 			if r.robs != nil {
 				r.robs.Fallback(c.FallbackFrom, c.Alias)
 			}
@@ -101,6 +111,9 @@ func (r *Router) walk(ctx context.Context, in PlanInput, attempts *int, usable f
 		}
 		last = err
 		tried = append(tried, c.Deployment.ID())
+		if errors.Is(last, ErrNotConfigured) {
+			broken = append(broken, c.Deployment.ID())
+		}
 		if r.overflowed(last, c.Alias) {
 			if in.Overflow == nil {
 				in.Overflow = map[string]bool{}

@@ -149,6 +149,8 @@ type EmbedRequest struct {
 	Target Target
 	// Attempts counts the deployments called, set by the router.
 	Attempts int
+	// Fallbacks counts the fallback aliases called, set by the router.
+	Fallbacks int
 	// FallbackAlias is the alias that answered when it is not Model, set
 	// by the router.
 	FallbackAlias string

@@ -37,6 +37,9 @@ type reqRecord struct {
 	status    int
 	stream    bool
 	attempts  int
+	// fallbacks is how many fallback aliases the router called: 0 when
+	// the requested alias answered, however many retries it took.
+	fallbacks int
 	usage     router.Usage
 	err       *router.Error
 	start     time.Time
@@ -60,6 +63,7 @@ func (r *reqRecord) fill(req *router.ChatRequest) {
 	r.modelUsed = req.Target.Model
 	r.provider = req.Target.Provider
 	r.attempts = req.Attempts
+	r.fallbacks = req.Fallbacks
 }
 
 func (r *reqRecord) chunk(c *router.Chunk) {
@@ -83,6 +87,8 @@ func (r *reqRecord) setErr(e *router.Error) {
 // their writer when they end.
 func (s *Server) accessLog(c *fiber.Ctx) error {
 	start := time.Now()
+	s.work.add() // a stream writer holds its own count (chatHandler)
+	defer s.work.done()
 	c.Locals(localsAccess, true)
 	err := c.Next()
 	if err != nil {
@@ -165,7 +171,7 @@ func (s *Server) finish(r *reqRecord) {
 		slog.Int("prompt_tokens", r.usage.PromptTokens),
 		slog.Int("completion_tokens", r.usage.CompletionTokens),
 		slog.Int("attempts", r.attempts),
-		slog.Int("fallbacks", max(r.attempts-1, 0)),
+		slog.Int("fallbacks", r.fallbacks),
 		slog.Float64("ttft", r.ttft.Seconds()),
 		slog.Float64("duration", dur.Seconds()),
 	}

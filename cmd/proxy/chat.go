@@ -70,6 +70,7 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 	c.Set("X-Accel-Buffering", "no")
 	rec.requestID = string(c.Response().Header.Peek(fiber.HeaderXRequestID))
 	rec.status = fiber.StatusOK
+	s.work.add() // done when the writer ends: Shutdown waits for it
 	c.Context().SetBodyStreamWriter(s.streamBody(st, cancel, req, rec))
 	return nil
 }
@@ -100,6 +101,7 @@ func (s *Server) streamBody(st router.Stream, cancel context.CancelFunc, req *ro
 			cancel()  // stops the upstream
 			st.Close()
 			s.finish(rec)
+			s.work.done()
 		}()
 		for {
 			c, err := s.next(st, rec)
@@ -207,7 +209,9 @@ func writeEvent(w *bufio.Writer, data []byte) error {
 
 // endStream writes [DONE] after a clean end, or one OpenAI-shaped error
 // event after a failure: the status line is gone, so a clean-looking close
-// would hide the failure.
+// would hide the failure. A stream the drain cut (the server's base
+// context is done) ends with errShuttingDown whatever the upstream read
+// returned; only a client that left gets no event.
 func (s *Server) endStream(w *bufio.Writer, err error, rec *reqRecord) {
 	if err == io.EOF {
 		w.WriteString("data: [DONE]\n\n")
@@ -215,10 +219,14 @@ func (s *Server) endStream(w *bufio.Writer, err error, rec *reqRecord) {
 		return
 	}
 	e := router.AsError(err)
-	rec.setErr(e)
-	if e.Kind == router.KindCanceled {
-		return
+	switch {
+	case s.base.Err() != nil:
+		e = errShuttingDown(err)
+	case e.Kind == router.KindCanceled:
+		rec.setErr(e)
+		return // the client left: nobody to tell
 	}
+	rec.setErr(e)
 	b, _ := jsonMarshal(errorBody(e))
 	writeEvent(w, b)
 	w.Flush()

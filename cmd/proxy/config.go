@@ -57,8 +57,18 @@ type ServerConfig struct {
 	// memory that grows with the bytes received, not with the declared
 	// Content-Length.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownDelay is how long the proxy keeps accepting and serving after
+	// SIGTERM while /ready answers 503, before the drain starts: the time
+	// a load balancer or Kubernetes needs to take the pod out of its
+	// endpoints, so no new request meets a closed port. SIGINT (Ctrl-C) and
+	// a second SIGTERM skip it. Default "5s"; "0s" drains at once.
+	ShutdownDelay *Duration `yaml:"shutdown_delay"`
 	// DrainTimeout is how long in-flight requests and streams may run after
-	// SIGTERM before they are cut. Default "30s".
+	// the shutdown delay before they are cut; a cut stream ends with a
+	// server_shutting_down error event. Default "30s". Kubernetes'
+	// terminationGracePeriodSeconds must cover shutdown_delay plus
+	// drain_timeout plus a few seconds to settle budgets and flush the
+	// ledger.
 	DrainTimeout Duration `yaml:"drain_timeout"`
 	// ReadTimeout bounds reading one request (headers and body). Default
 	// "60s". Responses have no write timeout, because that would cut long
@@ -83,6 +93,11 @@ type ServerConfig struct {
 	DataDir string `yaml:"data_dir"`
 	// LogLevel is one of debug, info, warn, error. Default "info".
 	LogLevel string `yaml:"log_level"`
+	// AllowDemoKeys lets the proxy start with a team key published in
+	// configs/example.yaml (sk-demo) on a listen address other machines
+	// can reach. Default false: such a config is refused at start, because
+	// anyone who read the example could spend the upstream keys.
+	AllowDemoKeys bool `yaml:"allow_demo_keys"`
 }
 
 // ProviderConfig is one upstream account.
@@ -184,8 +199,8 @@ type PricingConfig struct {
 
 // TeamConfig is a group of client API keys sharing limits and a budget.
 type TeamConfig struct {
-	// Name identifies the team in usage reports and metrics. Required,
-	// unique.
+	// Name identifies the team in usage reports and the usage ledger (not
+	// in metrics: their labels stay a closed set). Required, unique.
 	Name string `yaml:"name"`
 	// APIKeys are the keys clients send as "Authorization: Bearer <key>":
 	// either the key itself (normally "${TEAM_KEY}") or "sha256:" followed by

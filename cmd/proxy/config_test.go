@@ -60,6 +60,9 @@ func TestLoadConfigFiles(t *testing.T) {
 			if strings.Contains(path, "testdata") {
 				env = fullEnv
 			}
+			if filepath.Base(path) == "docker.yaml" {
+				env = map[string]string{"LLMPROXY_API_KEY": "sk-docker-own-key"}
+			}
 			c, err := ParseConfig(data, cfgEnv(env))
 			if err != nil {
 				t.Fatalf("%s does not load:\n%v", path, err)
@@ -103,7 +106,8 @@ func TestFullConfig(t *testing.T) {
 	s := c.Server
 	if s.Listen != "0.0.0.0:9090" || s.MaxBodyBytes != 1048576 || s.DrainTimeout.Std() != 45*time.Second ||
 		s.ReadTimeout.Std() != time.Minute || s.BodyReadTimeout.Std() != 15*time.Second || s.IdleTimeout.Std() != 150*time.Second ||
-		s.MasterKey.Value() != "mk-full-secret" || s.DataDir != "/var/lib/llmproxy" || s.LogLevel != "debug" {
+		s.MasterKey.Value() != "mk-full-secret" || s.DataDir != "/var/lib/llmproxy" || s.LogLevel != "debug" ||
+		s.ShutdownDelay == nil || s.ShutdownDelay.Std() != 10*time.Second || !s.AllowDemoKeys {
 		t.Errorf("server = %+v", s)
 	}
 	backup := c.Providers[2]
@@ -159,8 +163,9 @@ func TestFullConfig(t *testing.T) {
 	}
 	wantR := RouterConfig{
 		Strategy: "priority", MaxAttempts: 4, MaxCooldown: Duration(2 * time.Minute),
-		Breaker:  BreakerConfig{0.25, 20, Duration(2 * time.Minute), Duration(45 * time.Second), 3},
-		Timeouts: TimeoutsConfig{Duration(4 * time.Second), Duration(25 * time.Second), Duration(20 * time.Second), Duration(500 * time.Second)},
+		Breaker:       BreakerConfig{0.25, 20, Duration(2 * time.Minute), Duration(45 * time.Second), 3},
+		Timeouts:      TimeoutsConfig{Duration(4 * time.Second), Duration(25 * time.Second), Duration(20 * time.Second), Duration(500 * time.Second)},
+		ProbeInterval: Duration(30 * time.Second),
 	}
 	if c.Router != wantR {
 		t.Errorf("router = %+v; want %+v", c.Router, wantR)
@@ -184,8 +189,9 @@ teams: [{name: t, api_keys: [k1]}]
 redis: {url: "redis://localhost:6379"}
 `, nil)
 	sec := func(n int) Duration { return Duration(time.Duration(n) * time.Second) }
+	delay := sec(5)
 	want := Config{
-		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 10 << 20, DrainTimeout: sec(30), ReadTimeout: sec(60), BodyReadTimeout: sec(10), IdleTimeout: sec(120), DataDir: "./data", LogLevel: "info"},
+		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 10 << 20, ShutdownDelay: &delay, DrainTimeout: sec(30), ReadTimeout: sec(60), BodyReadTimeout: sec(10), IdleTimeout: sec(120), DataDir: "./data", LogLevel: "info"},
 		Providers: []ProviderConfig{{Name: "o", Type: "openai", BaseURL: "https://api.openai.com/v1", APIKey: "k",
 			Timeouts: TimeoutsConfig{sec(5), sec(30), sec(30), sec(600)}}},
 		Models: []ModelConfig{{Name: "m", Type: "chat", Deployments: []DeploymentConfig{{Provider: "o", Model: "x", Weight: 1}}}},
@@ -255,9 +261,9 @@ func TestDuration(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"drain_timeout: 1m30s", "1m30s"},
 		{`drain_timeout: "250ms"`, "250ms"},
-		{"drain_timeout: 30", `[2:18] 30 is a bare number, not a duration: add a unit, such as "30s"`},
+		{"drain_timeout: 30", `server.drain_timeout: 30 is a bare number, not a duration: add a unit, such as "30s" [2:18]`},
 		{"drain_timeout: 1.5", `1.5 is a bare number`},
-		{`drain_timeout: "30"`, `[2:18] "30" is not a duration`},
+		{`drain_timeout: "30"`, `server.drain_timeout: "30" is not a duration`},
 		{"drain_timeout: [1]", `want a duration such as "30s"`},
 	} {
 		src := "server:\n  " + tc.in + "\nproviders: [{name: d, type: demo}]\nmodels: [{name: m, deployments: [{provider: d, model: m}]}]\n"

@@ -54,7 +54,7 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, erro
 			return nil, err
 		}
 		if err := yaml.NodeToValue(body, c, yaml.Strict()); err != nil {
-			return nil, errors.New(yamlErrorText(err))
+			return nil, errors.New(decodeErrorText(err, body))
 		}
 		c.doc = body
 	}
@@ -78,6 +78,8 @@ const (
 	defaultMaxBodyBytes = 10 << 20
 	defaultDataDir      = "./data"
 	defaultLogLevel     = "info"
+	// defaultShutdownDelay is server.shutdown_delay when unset.
+	defaultShutdownDelay = 5 * time.Second
 )
 
 // defaultBaseURL is the public API root of the vendors whose adapters need
@@ -103,6 +105,10 @@ func (c *Config) applyDefaults() {
 	s := &c.Server
 	setDefault(&s.Listen, defaultListen)
 	setDefault(&s.MaxBodyBytes, defaultMaxBodyBytes)
+	if s.ShutdownDelay == nil {
+		d := Duration(defaultShutdownDelay)
+		s.ShutdownDelay = &d
+	}
 	setDefault(&s.DrainTimeout, Duration(30*time.Second))
 	setDefault(&s.ReadTimeout, Duration(60*time.Second))
 	setDefault(&s.BodyReadTimeout, Duration(10*time.Second))

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +40,9 @@ func run(args []string) error {
 	if *listen != "" {
 		cfg.Server.Listen = *listen
 	}
+	if err := checkDemoKeys(cfg); err != nil {
+		return fmt.Errorf("config %s: %w", *path, err)
+	}
 	log := newLogger(cfg.Server.LogLevel)
 	srv, err := buildServer(cfg, log, prometheus.NewRegistry(), nil)
 	if err != nil {
@@ -51,26 +53,74 @@ func run(args []string) error {
 		return err
 	}
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("config", *path))
-	return serveUntilSignal(srv, ln, time.Duration(cfg.Server.DrainTimeout), log)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	return serveUntilSignal(srv, ln, stopOptions{Delay: cfg.Server.ShutdownDelay.Std(), Drain: cfg.Server.DrainTimeout.Std()}, sigs, log)
 }
 
-// serveUntilSignal serves until SIGINT or SIGTERM, then drains.
-func serveUntilSignal(srv *Server, ln net.Listener, drain time.Duration, log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+// stopOptions say how serveUntilSignal stops.
+type stopOptions struct {
+	// Delay is server.shutdown_delay: how long to keep serving, with /ready
+	// answering 503, after SIGTERM.
+	Delay time.Duration
+	// Drain is server.drain_timeout.
+	Drain time.Duration
+}
+
+// serveUntilSignal serves ln until SIGINT or SIGTERM arrives on sigs. After
+// SIGTERM it keeps accepting and serving for o.Delay while /ready answers
+// 503, so the load balancer stops sending before the port closes (the
+// preStop pattern); SIGINT or a second SIGTERM cuts the delay short. Then
+// it drains for up to o.Drain. SIGHUP is logged and ignored: a reload is
+// not implemented yet, and its default action would kill the process.
+func serveUntilSignal(srv *Server, ln net.Listener, o stopOptions, sigs <-chan os.Signal, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	sig, err := nextStop(errc, sigs, nil, log)
+	if sig == nil {
 		return err
-	case <-ctx.Done():
 	}
-	log.Info("draining", slog.Duration("drain_timeout", drain))
-	if err := srv.Shutdown(drain); err != nil {
+	srv.Unready()
+	if sig == syscall.SIGTERM && o.Delay > 0 {
+		log.Info("shutting down: /ready answers 503; still serving until the delay ends",
+			slog.String("signal", sig.String()), slog.Duration("shutdown_delay", o.Delay))
+		t := time.NewTimer(o.Delay)
+		sig, err = nextStop(errc, sigs, t.C, log)
+		t.Stop()
+		if err != nil {
+			return err
+		}
+		if sig != nil {
+			log.Info("second signal: skipping the rest of the shutdown delay", slog.String("signal", sig.String()))
+		}
+	}
+	log.Info("draining", slog.Duration("drain_timeout", o.Drain))
+	if err := srv.Shutdown(o.Drain); err != nil {
 		log.Warn("drain cut short", slog.Any("err", err))
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// nextStop waits for SIGINT or SIGTERM (returned), the end of Serve (its
+// error returned, with a nil signal) or timeout (both nil). SIGHUP is
+// logged and waited past.
+func nextStop(errc <-chan error, sigs <-chan os.Signal, timeout <-chan time.Time, log *slog.Logger) (os.Signal, error) {
+	for {
+		select {
+		case err := <-errc:
+			return nil, err
+		case <-timeout:
+			return nil, nil
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("reload not supported yet; ignoring SIGHUP")
+				continue
+			}
+			return sig, nil
+		}
+	}
 }
 
 func newLogger(level string) *slog.Logger {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -22,7 +23,7 @@ type metrics struct {
 	firstToken *prometheus.HistogramVec
 	tokens     *prometheus.CounterVec
 	// breaker, retries and fallbacks are the router's (router.RouteObserver).
-	breaker   *prometheus.GaugeVec
+	breaker   *breakerGauge
 	retries   prometheus.Counter
 	fallbacks *prometheus.CounterVec
 }
@@ -42,8 +43,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_tokens_total",
 			Help: "Tokens by provider, upstream model and direction (input, output, cached)."}, []string{"provider", "model", "direction"}),
 	}
-	m.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "llmproxy_breaker_state",
-		Help: "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open."}, []string{"provider", "deployment"})
+	m.breaker = &breakerGauge{desc: prometheus.NewDesc("llmproxy_breaker_state",
+		"Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open (also when another replica's breaker benched it).",
+		[]string{"provider", "deployment"}, nil)}
 	m.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmproxy_retries_total",
 		Help: "Upstream attempts after a request's first (another deployment, the same one after a backoff, or a fallback)."})
 	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_fallbacks_total",
@@ -70,9 +72,33 @@ func (m *metrics) Retry(string) { m.retries.Inc() }
 // Fallback implements router.RouteObserver.
 func (m *metrics) Fallback(from, to string) { m.fallbacks.WithLabelValues(from, to).Inc() }
 
-// BreakerState implements router.RouteObserver.
-func (m *metrics) BreakerState(provider, deployment string, s router.BreakerState) {
-	m.breaker.WithLabelValues(provider, deployment).Set(float64(s))
+// BreakerState implements router.RouteObserver. The gauge needs no push:
+// breakerGauge reads every deployment's state when scraped, which also
+// sees breakers that other replicas opened (no transition happens here).
+func (m *metrics) BreakerState(string, string, router.BreakerState) {}
+
+// breakerGauge is llmproxy_breaker_state, read from the router's
+// deployments at scrape time; empty until watch is called.
+type breakerGauge struct {
+	desc *prometheus.Desc
+	src  atomic.Pointer[func() []router.DeploymentStatus]
+}
+
+// watch makes the gauge report src's deployments (Router.Deployments).
+func (b *breakerGauge) watch(src func() []router.DeploymentStatus) { b.src.Store(&src) }
+
+// Describe implements prometheus.Collector.
+func (b *breakerGauge) Describe(ch chan<- *prometheus.Desc) { ch <- b.desc }
+
+// Collect implements prometheus.Collector.
+func (b *breakerGauge) Collect(ch chan<- prometheus.Metric) {
+	src := b.src.Load()
+	if src == nil {
+		return
+	}
+	for _, d := range (*src)() {
+		ch <- prometheus.MustNewConstMetric(b.desc, prometheus.GaugeValue, float64(d.BreakerState), d.Provider, d.ID)
+	}
 }
 
 func (m *metrics) request(r *reqRecord, outcome string, dur time.Duration) {

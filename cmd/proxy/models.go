@@ -108,7 +108,7 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
 	resp, err := s.embed.ServeEmbed(ctx, req) // the chain: usage, budget, rate limits, router
-	rec.modelUsed, rec.provider, rec.attempts = req.Target.Model, req.Target.Provider, req.Attempts
+	rec.modelUsed, rec.provider, rec.attempts, rec.fallbacks = req.Target.Model, req.Target.Provider, req.Attempts, req.Fallbacks
 	rec.ledgerMeta = req.Meta
 	rec.aliasUsed = req.FallbackAlias // prices the usage; "" is the alias asked
 	setMetaHeaders(func(k, v string) { c.Set(k, v) }, req.Meta)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -62,6 +63,9 @@ type Server struct {
 	closers   []func(context.Context) error
 	closeOnce sync.Once
 	closeErr  error
+	// work is every handler and stream writer still running; Shutdown
+	// waits for it before the closers.
+	work inflight
 	// master guards /admin/deployments (route_http.go).
 	master masterKey
 }
@@ -223,23 +227,42 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.app.Listener(ln)
 }
 
+// Unready turns /ready red while the server keeps serving: the start of a
+// shutdown delay (serveUntilSignal).
+func (s *Server) Unready() { s.ready.Store(false) }
+
+// cutGrace bounds the wait, after the drain ran out and the requests were
+// cancelled, for their handlers and stream writers to end: each then
+// settles its budget and queues its ledger row, which the closers need to
+// see before Redis and the database close. Settling has its own short
+// timeout, so this is only reached by a stuck writer.
+const cutGrace = 5 * time.Second
+
 // Shutdown stops accepting, lets in-flight requests and streams finish
-// within drain, then cancels whatever is still running.
+// within drain, then cancels whatever is still running: a stream cut then
+// ends with an error event (errShuttingDown), not a clean end. The closers
+// (ledger flush, then Redis) run once every handler and stream writer has
+// ended, or after cutGrace.
+//
+// The cut happens inside fasthttp's shutdown (a timer, not after it
+// returns), because fasthttp forgets it is stopping when its shutdown
+// returns: a connection whose cut stream ended after that would stay open
+// for keep-alive.
 func (s *Server) Shutdown(drain time.Duration) error {
 	s.ready.Store(false)
-	err := s.app.ShutdownWithTimeout(drain)
-	s.cancel()
-	s.awaitConnections(time.Second)
-	return errors.Join(err, s.runClosers())
-}
-
-// awaitConnections gives streams cut by the cancel a moment to end, so
-// their usage reaches the ledger before it closes.
-func (s *Server) awaitConnections(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for s.app.Server().GetOpenConnectionsCount() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	ctx, stop := context.WithTimeout(context.Background(), drain+cutGrace)
+	defer stop()
+	cut := time.AfterFunc(drain, s.cancel)
+	err := s.app.ShutdownWithContext(ctx)
+	if !cut.Stop() {
+		err = errors.Join(fmt.Errorf("drain_timeout %v ran out: in-flight requests were cut", drain), err)
 	}
+	s.cancel()
+	if n := s.work.wait(cutGrace); n > 0 {
+		s.log.Error("requests still running after the drain; closing the ledger and Redis under them",
+			slog.Int("requests", n), slog.Duration("grace", cutGrace))
+	}
+	return errors.Join(err, s.runClosers())
 }
 
 // runClosers runs the closers once (Shutdown may be called twice) and

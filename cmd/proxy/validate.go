@@ -177,6 +177,9 @@ func (v *validator) server() {
 		v.add("server.listen", "%q is not host:port; want e.g. \"127.0.0.1:8080\" or \":8080\"", s.Listen)
 	}
 	v.positive("server.max_body_bytes", float64(s.MaxBodyBytes))
+	if s.ShutdownDelay != nil {
+		v.duration("server.shutdown_delay", *s.ShutdownDelay, false)
+	}
 	v.duration("server.drain_timeout", s.DrainTimeout, false)
 	v.duration("server.read_timeout", s.ReadTimeout, false)
 	v.duration("server.body_read_timeout", s.BodyReadTimeout, false)

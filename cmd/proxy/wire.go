@@ -96,6 +96,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 			_ = closeUsage(context.Background())
 		}
 	}()
+	met.breaker.watch(rt.Deployments)
 	var mws []router.Middleware
 	guard, err := buildGuard(cfg, log, reg, rdb, store)
 	if err != nil {

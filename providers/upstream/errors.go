@@ -64,10 +64,11 @@ func (c *Client) Malformed(what string, err error) *router.Error {
 }
 
 // MissingKey is the error for a provider that needs an API key and has
-// none: it fails without a call.
+// none: it fails without a call, and the router moves on without a retry
+// (router.ErrNotConfigured).
 func (c *Client) MissingKey() *router.Error {
 	return &router.Error{Kind: router.KindUpstream, Provider: c.Name,
-		Message: fmt.Sprintf("provider %q has no API key configured", c.Name)}
+		Message: fmt.Sprintf("provider %q has no API key configured", c.Name), Err: router.ErrNotConfigured}
 }
 
 // Scrub drops every configured secret from an error's text (a key pasted
