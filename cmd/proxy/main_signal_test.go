@@ -96,6 +96,13 @@ func TestShutdownDelayKeepsServing(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return p.status(t, "GET", "/ready", "") == 503 }) {
 		t.Fatal("/ready still not 503 after SIGTERM; want it red during the shutdown delay")
 	}
+	if resp, err := p.hc.Get(p.url + "/ready"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `"shutting_down"`) {
+			t.Errorf("/ready during the shutdown delay = %s; want status shutting_down", b)
+		}
+	}
 	if got := p.status(t, "POST", "/v1/chat/completions", demoChat); got != 200 {
 		t.Errorf("chat on a new connection during the shutdown delay = %d; want 200", got)
 	}

@@ -46,13 +46,15 @@ type Server struct {
 	gather  *prometheus.Registry
 	// base is the parent of every request context: cancelling it stops
 	// every in-flight upstream call at the end of a drain.
-	base    context.Context
-	cancel  context.CancelFunc
-	ready   atomic.Bool
-	checks  []readyCheck
-	idPref  string
-	idSeq   atomic.Uint64
-	maxBody int
+	base   context.Context
+	cancel context.CancelFunc
+	ready  atomic.Bool
+	// stopping is set once a shutdown began: /ready then says so.
+	stopping atomic.Bool
+	checks   []readyCheck
+	idPref   string
+	idSeq    atomic.Uint64
+	maxBody  int
 	// bodyIdle and bodyTotal bound reading a body (body.go):
 	// server.body_read_timeout per read, server.read_timeout in all.
 	bodyIdle, bodyTotal time.Duration
@@ -196,7 +198,11 @@ func (s *Server) auth(c *fiber.Ctx) error {
 
 func (s *Server) readyHandler(c *fiber.Ctx) error {
 	if !s.ready.Load() {
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "starting"})
+		status := "starting"
+		if s.stopping.Load() {
+			status = "shutting_down"
+		}
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": status})
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
@@ -229,7 +235,10 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Unready turns /ready red while the server keeps serving: the start of a
 // shutdown delay (serveUntilSignal).
-func (s *Server) Unready() { s.ready.Store(false) }
+func (s *Server) Unready() {
+	s.stopping.Store(true)
+	s.ready.Store(false)
+}
 
 // cutGrace bounds the wait, after the drain ran out and the requests were
 // cancelled, for their handlers and stream writers to end: each then
@@ -249,7 +258,7 @@ const cutGrace = 5 * time.Second
 // returns: a connection whose cut stream ended after that would stay open
 // for keep-alive.
 func (s *Server) Shutdown(drain time.Duration) error {
-	s.ready.Store(false)
+	s.Unready()
 	ctx, stop := context.WithTimeout(context.Background(), drain+cutGrace)
 	defer stop()
 	cut := time.AfterFunc(drain, s.cancel)
