@@ -49,8 +49,7 @@ func (g *Guard) dryRun(ctx context.Context, req *router.ChatRequest, res *router
 			d.Admit = false
 			d.Error = &router.Error{Kind: router.KindBudgetExceeded, Code: "insufficient_quota",
 				Message: "You exceeded your current quota (" + r.Buckets[refused].ID + " budget for this period). Ask your administrator or wait for the period to reset."}
-			d.Refusal = d.Error.Message
-			res.Note("budget", "refuse: "+d.Refusal)
+			res.Note("budget", "refuse: "+d.Error.Message)
 		case n < r.MaxCompletion:
 			d.MaxTokensClamped = int(n / int64(choices(req)))
 			res.Note("budget", fmt.Sprintf("clamp the completion to %d tokens per choice", d.MaxTokensClamped))

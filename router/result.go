@@ -91,10 +91,9 @@ type BudgetDecision struct {
 	// Admit is false when the request would be refused; Error then says
 	// with what.
 	Admit bool `json:"admit"`
-	// Error is the refusal the client would get.
+	// Error is the refusal the client would get (cmd/proxy shows it as
+	// OpenAI's error object).
 	Error *Error `json:"-"`
-	// Refusal is Error's message.
-	Refusal string `json:"refusal,omitempty"`
 	// DowngradeReason is "budget" or "request_size" when the ladder moved
 	// the request.
 	DowngradeReason string `json:"downgrade_reason,omitempty"`
