@@ -58,3 +58,15 @@ func (g *Guard) dryRun(ctx context.Context, req *router.ChatRequest, res *router
 	setPrompt(req, p)
 	return next.Serve(ctx, req)
 }
+
+// refuse returns err, a refusal decided before admission; a dry run
+// reports it in res instead and lets the router still show its plan.
+func (g *Guard) refuse(ctx context.Context, req *router.ChatRequest, res *router.Result, team string, err error, next router.Handler) (router.Stream, error) {
+	if !req.DryRun {
+		return nil, err
+	}
+	d := &router.BudgetDecision{Team: team, Error: router.AsError(err)}
+	res.Budget = d
+	res.Note("budget", "refuse: "+d.Error.Message)
+	return next.Serve(ctx, req)
+}

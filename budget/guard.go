@@ -193,12 +193,12 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	if tp != nil && len(tp.Downgrade) > 0 {
 		var err error
 		if why, err = g.downgrade(ctx, req, tp, id.Team, p, res); err != nil {
-			return nil, err
+			return g.refuse(ctx, req, res, id.Team, err, next)
 		}
 	}
 	mp, known := g.models[req.Model]
 	if g.denyUnpriced && known && !mp.Priced {
-		return nil, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}
+		return g.refuse(ctx, req, res, id.Team, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}, next)
 	}
 	price := g.reservePrice(req.Model)
 	r, clientCap := g.reservation(req, tp, id, mp, price, p)

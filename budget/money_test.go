@@ -290,3 +290,37 @@ func TestMemorySettledExcludesInFlight(t *testing.T) {
 		t.Errorf("Spent = %d; want 1042 (r2 in flight holds 1000)", sp[0].Tokens)
 	}
 }
+
+// TestDryRunReservesNothing (issue 9 item 4): a dry run reads the spend,
+// reports the clamp it would apply and calls the handler, but never
+// reserves or settles, so neither budget nor rpm is consumed.
+func TestDryRunReservesNothing(t *testing.T) {
+	mem := NewMemory(nil)
+	var reserves, settles int
+	led := &fakeLedger{
+		reserve: func(ctx context.Context, r Reservation) (Grant, error) { reserves++; return mem.Reserve(ctx, r) },
+		settle:  func(ctx context.Context, r Reservation, a Amount) error { settles++; return mem.Settle(ctx, r, a) },
+		spent:   mem.Spent,
+	}
+	g := mustGuard(t, GuardOptions{Ledger: led,
+		Models: map[string]ModelPolicy{"m": {Price: Price{OutputPerMTok: 1}, Priced: true}},
+		Teams:  map[string]TeamPolicy{"t": {Budget: &BudgetSpec{USD: 0.0001, Period: Day}, RateLimit: &RateSpec{RPM: 1}}}})
+	up := &fakeUpstream{make: wholeReply(router.Usage{CompletionTokens: 1})}
+	req := chatReq(t, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	req.DryRun = true
+	for range 3 { // rpm 1: a counted dry run would be refused the second time
+		st, err := g.Middleware()(up).Serve(teamCtx("t", "k"), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	d := req.Result.Budget
+	if reserves != 0 || settles != 0 || d == nil || !d.Admit || d.MaxTokensClamped != 100 || len(up.bodies) != 3 {
+		t.Errorf("%d reserves, %d settles, decision %+v, %d handler calls; want none, none, admitted with a clamp to 100, 3",
+			reserves, settles, d, len(up.bodies))
+	}
+	if s, _ := g.Status(context.Background(), "t"); s.SpentUSD != 0 {
+		t.Errorf("spent after dry runs = %v; want 0", s.SpentUSD)
+	}
+}
