@@ -16,12 +16,13 @@
 // caller (cmd/proxy) allocates the Result (as part of its per-request
 // record, so it costs no allocation) and attaches it as ChatRequest.Result
 // or EmbedRequest.Result before calling the chain; stages fill in their own
-// facts: the router what served (Target, Attempts, Fallbacks,
+// facts: the router what served (Alias, Target, Attempts, Fallbacks,
 // FallbackAlias), the budget guard its decisions (DowngradedFrom,
 // MaxTokensClamped, budget left, RateLimit) and, in the stream's Close, the
 // settled Usage and CostUSD. The caller reads it after Serve returns (for
 // headers, an error's included) and after Close (for the access record and
-// the usage ledger). Only cmd/proxy turns it into headers.
+// the usage ledger); it never reads the request back. Only cmd/proxy turns
+// it into headers.
 //
 // The Result is carried on the request rather than returned by Serve
 // because the return leg has three exits a return value cannot all reach:

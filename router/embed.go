@@ -34,6 +34,7 @@ func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, 
 		in.PromptTokens = len(req.Body) / 4
 	}
 	req, res := req.WithResult()
+	res.Alias = req.Model
 	var out *EmbedResponse
 	err := r.walk(ctx, in, walkCount{&res.Attempts, &res.Fallbacks}, embeds, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
 		resp, err := r.embedOnce(ctx, c, st, a, req)

@@ -19,6 +19,9 @@ import (
 type Result struct {
 	// Set by the router.
 
+	// Alias is the alias the router planned: the one the client asked
+	// for, or the budget's downgrade target.
+	Alias string
 	// Target is the deployment of the last attempt: the one that answered
 	// when the request succeeded.
 	Target Target
@@ -27,8 +30,8 @@ type Result struct {
 	// Fallbacks counts the fallback aliases called (not retries of the
 	// requested alias).
 	Fallbacks int
-	// FallbackAlias is the alias that answered when it is not the request's
-	// Model (a fallback or context-window fallback).
+	// FallbackAlias is the alias that answered when it is not Alias (a
+	// fallback or context-window fallback).
 	FallbackAlias string
 
 	// Set by the budget guard.
@@ -122,10 +125,14 @@ func (r *Result) Note(stage, what string) {
 	}
 }
 
-// ServedAlias is the alias that answered a request for asked.
+// ServedAlias is the alias that answered: FallbackAlias, else Alias, else
+// asked (no router reported, as when the request was refused before it).
 func (r *Result) ServedAlias(asked string) string {
-	if r.FallbackAlias != "" {
+	switch {
+	case r.FallbackAlias != "":
 		return r.FallbackAlias
+	case r.Alias != "":
+		return r.Alias
 	}
 	return asked
 }

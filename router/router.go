@@ -285,6 +285,7 @@ func (r *Router) Serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 		return nil, modelNotFound(req.Model)
 	}
 	req, res := req.WithResult()
+	res.Alias = req.Model
 	if req.DryRun {
 		cands, err := r.Explain(ctx, req)
 		if err != nil {

@@ -56,11 +56,11 @@ type reqRecord struct {
 	result router.Result
 }
 
-// fill copies what the chain reported about serving model (the alias after
-// any downgrade) into the record.
-func (r *reqRecord) fill(model string) {
+// fill copies what the chain reported into the record: the request is not
+// read back.
+func (r *reqRecord) fill() {
 	res := &r.result
-	r.aliasUsed = res.ServedAlias(model)
+	r.aliasUsed = res.ServedAlias(r.model)
 	r.modelUsed, r.provider = res.Target.Model, res.Target.Provider
 	r.attempts, r.fallbacks = res.Attempts, res.Fallbacks
 }

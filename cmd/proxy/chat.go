@@ -42,14 +42,14 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 	ctx, cancel := s.requestContext(c, k)
 	req.Result = &rec.result
 	st, err := s.chat.Serve(ctx, req)
-	rec.fill(req.Model)
+	rec.fill()
 	setResultHeaders(c, &rec.result)
 	if err != nil {
 		cancel()
 		setAttemptHeaders(c, rec.result.Attempts, rec.result.Target.Provider)
 		return err
 	}
-	setRouteHeaders(c, &rec.result, req.Model)
+	setRouteHeaders(c, &rec.result)
 	if !req.Stream {
 		defer cancel()
 		out, usage, err := router.Collect(st)

@@ -40,13 +40,12 @@ func setResultHeaders(c *fiber.Ctx, res *router.Result) {
 	}
 }
 
-// setRouteHeaders tells the client what served a request for asked (the
-// alias after any downgrade).
-func setRouteHeaders(c *fiber.Ctx, res *router.Result, asked string) {
+// setRouteHeaders tells the client what served its request.
+func setRouteHeaders(c *fiber.Ctx, res *router.Result) {
 	if res.FallbackAlias != "" {
-		c.Set("x-llmproxy-fallback-from", asked)
+		c.Set("x-llmproxy-fallback-from", res.Alias)
 	}
-	c.Set("x-llmproxy-model", res.ServedAlias(asked)+";upstream="+res.Target.Model)
+	c.Set("x-llmproxy-model", res.ServedAlias("")+";upstream="+res.Target.Model)
 	c.Set("x-llmproxy-provider", res.Target.Provider)
 	c.Set("x-llmproxy-attempts", strconv.Itoa(res.Attempts))
 }

@@ -108,14 +108,14 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	defer cancel()
 	req.Result = &rec.result
 	resp, err := s.embed.ServeEmbed(ctx, req) // the chain: usage, budget, rate limits, router
-	rec.fill(req.Model)
+	rec.fill()
 	setResultHeaders(c, &rec.result)
 	if err != nil {
 		setAttemptHeaders(c, rec.result.Attempts, rec.result.Target.Provider)
 		return err
 	}
 	rec.usage = resp.Usage
-	setRouteHeaders(c, &rec.result, req.Model)
+	setRouteHeaders(c, &rec.result)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(resp.Data)
 }

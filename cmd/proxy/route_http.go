@@ -99,7 +99,7 @@ func (s *Server) explainHandler(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
-	asked := req.Model
+	asked := req.Model // read before the chain: the caller does not read the request back
 	res := &router.Result{}
 	req.DryRun, req.Result = true, res
 	st, err := s.chat.Serve(ctx, req)
@@ -108,7 +108,7 @@ func (s *Server) explainHandler(c *fiber.Ctx) error {
 	}
 	st.Close()
 	out := explainBody{Object: "route.explain", Model: asked, Stream: req.Stream, Candidates: res.Candidates,
-		RoutedModel: req.Model, DowngradedFrom: res.DowngradedFrom, Budget: res.Budget, Stages: res.Notes}
+		RoutedModel: res.Alias, DowngradedFrom: res.DowngradedFrom, Budget: res.Budget, Stages: res.Notes}
 	if out.Stages == nil {
 		out.Stages = []router.Note{}
 	}
