@@ -17,9 +17,10 @@ type dryState struct {
 
 // dryRun reports what admission would decide for r (POST
 // /v1/route/explain) without reserving: it reads the buckets' spend
-// (Ledger.Spent, which takes nothing) and applies the arithmetic Reserve
-// applies. Rate limits are read-only too: their counters are not touched,
-// so a dry run neither spends budget nor consumes rpm or tpm. The router
+// (Ledger.Spent, which takes nothing; a counter the ledger lost is rebuilt
+// from the usage ledger first, as for any read) and applies the arithmetic
+// Reserve applies. Rate limits are not evaluated and their counters are not
+// touched, so a dry run neither spends budget nor consumes rpm or tpm. The router
 // still plans the (possibly downgraded) request, so the candidates shown
 // are the ones that would serve it.
 func (g *Guard) dryRun(ctx context.Context, req *router.ChatRequest, res *router.Result, r *Reservation, ds dryState, next router.Handler) (router.Stream, error) {
