@@ -189,11 +189,11 @@ func TestStreamSwitchToExact(t *testing.T) {
 				t.Errorf("client got %d content chunks (%d tokens); want 50 (100 tokens, the cap is 101)", content, 2*content)
 			}
 			st.Close()
-			if req.Meta.Usage.CompletionTokens != 2*content || !req.Meta.Estimated {
-				t.Errorf("usage = %+v; want %d completion tokens, estimated", req.Meta.Usage, 2*content)
+			if req.Result.Usage.CompletionTokens != 2*content || !req.Result.Estimated {
+				t.Errorf("usage = %+v; want %d completion tokens, estimated", req.Result.Usage, 2*content)
 			}
-			if want := NewCounter().Prompt(model, req.Body); req.Meta.Usage.PromptTokens != want {
-				t.Errorf("estimated prompt = %d; want the exact %d", req.Meta.Usage.PromptTokens, want)
+			if want := NewCounter().Prompt(model, req.Body); req.Result.Usage.PromptTokens != want {
+				t.Errorf("estimated prompt = %d; want the exact %d", req.Result.Usage.PromptTokens, want)
 			}
 		})
 	}
@@ -216,7 +216,7 @@ func TestStreamNoUsageCountsExactly(t *testing.T) {
 	drain(st)
 	st.Close()
 	prompt := NewCounter().Prompt("m", []byte(body1))
-	if u := req.Meta.Usage; u.CompletionTokens != 60 || u.PromptTokens != prompt || !u.Estimated {
+	if u := req.Result.Usage; u.CompletionTokens != 60 || u.PromptTokens != prompt || !u.Estimated {
 		t.Errorf("usage = %+v; want 60 completion and %d prompt tokens, estimated", u, prompt)
 	}
 	s, _ := g.Status(context.Background(), "t")
@@ -296,8 +296,8 @@ func TestAdmissionWithBound(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Serve = %v; want admitted", err)
 				}
-				if d := req.Meta.MaxTokensClamped - tc.wantClamp; d < -tc.tol || d > tc.tol {
-					t.Errorf("clamped to %d; want %d", req.Meta.MaxTokensClamped, tc.wantClamp)
+				if d := req.Result.MaxTokensClamped - tc.wantClamp; d < -tc.tol || d > tc.tol {
+					t.Errorf("clamped to %d; want %d", req.Result.MaxTokensClamped, tc.wantClamp)
 				}
 				if counted := req.PromptTokensExact == nil; counted != tc.counted {
 					t.Errorf("exact count ran = %v; want %v", counted, tc.counted)

@@ -25,7 +25,7 @@
 // by n becomes the cap, written into the field the client used or, when
 // it used none, into router.ChatRequest.CompletionCap for the adapter to
 // spell (see setCompletionCap), and reported in
-// router.Meta.MaxTokensClamped (x-llmproxy-max-tokens-clamped). When
+// router.Result.MaxTokensClamped (x-llmproxy-max-tokens-clamped). When
 // nothing useful fits: KindBudgetExceeded (429 insufficient_quota). Rate
 // limits are token buckets holding a minute's worth: KindRateLimited with
 // RetryAfter. Requests reserve at the dearest price of their alias and

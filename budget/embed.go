@@ -48,10 +48,7 @@ func (g *Guard) serveEmbed(ctx context.Context, req *router.EmbedRequest, next r
 	if tp == nil && mp.RateLimit == nil && !g.denyUnpriced {
 		return next.ServeEmbed(ctx, req) // nothing to enforce
 	}
-	if req.Meta == nil {
-		req.Meta = &router.Meta{}
-	}
-	meta := req.Meta
+	req, res := req.WithResult()
 	if g.denyUnpriced && known && !mp.Priced {
 		return nil, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}
 	}
@@ -60,13 +57,13 @@ func (g *Guard) serveEmbed(ctx context.Context, req *router.EmbedRequest, next r
 	r.Prompt = promptAmount(tokens, g.reservePrice(req.Model)) // the dearest of the fallback chain: settlement bills what served
 	gr, led, err := g.reserve(ctx, r)
 	if err != nil {
-		return nil, g.refusal(err, meta)
+		return nil, g.refusal(err, res)
 	}
 	var teamLimit Amount // the team budget's limit, when it has one
-	meta.RateLimit = router.RateLimitInfo(gr.Rate)
+	res.RateLimit = router.RateLimitInfo(gr.Rate)
 	if len(r.Buckets) > 0 && tp.Budget != nil {
 		teamLimit = r.Buckets[0].Limit
-		g.noteSettled(id.Team, teamLimit, gr, meta)
+		g.noteSettled(id.Team, teamLimit, gr, res)
 	}
 	req.PromptTokens = tokens // the router's TPM check plans on it
 	resp, err := next.ServeEmbed(ctx, req)
@@ -80,11 +77,7 @@ func (g *Guard) serveEmbed(ctx context.Context, req *router.EmbedRequest, next r
 		// (rate limits alone) is never below the real count.
 		u = router.Usage{PromptTokens: tokens, TotalTokens: tokens, Estimated: true}
 	}
-	alias := req.Model
-	if req.FallbackAlias != "" {
-		alias = req.FallbackAlias
-	}
-	g.settleUsage(ctx, settlement{led: led, res: r, alias: alias, target: req.Target, price: mp.Price, usage: u, meta: meta,
+	g.settleUsage(ctx, settlement{led: led, res: r, alias: res.ServedAlias(req.Model), target: res.Target, price: mp.Price, usage: u, result: res,
 		team: id.Team, teamLimit: teamLimit})
 	return resp, nil
 }

@@ -22,6 +22,9 @@ type fakeEmbedder struct {
 func (f *fakeEmbedder) ServeEmbed(_ context.Context, req *router.EmbedRequest) (*router.EmbedResponse, error) {
 	f.calls.Add(1)
 	req.Target = router.Target{Provider: "p", Model: "up-embed"}
+	if req.Result != nil {
+		req.Result.Target = req.Target
+	}
 	return f.reply(req)
 }
 
@@ -74,7 +77,7 @@ func TestEmbedAdmissionCountsInputs(t *testing.T) {
 				Models: map[string]ModelPolicy{"e": {Priced: true}},
 			})
 			req := tc.req
-			req.Model = "e"
+			req.Model, req.Result = "e", &router.Result{}
 			_, err := embedHandler(t, g, up).ServeEmbed(teamCtx("t", "k"), &req)
 			if tc.refused {
 				var re *router.Error
@@ -117,12 +120,12 @@ func TestEmbedSettlesUpstreamUsage(t *testing.T) {
 		Models: map[string]ModelPolicy{"e": {Price: Price{InputPerMTok: 2}, Priced: true}},
 		Prices: prices,
 	})
-	req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}}
+	req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}, Result: &router.Result{}}
 	if _, err := embedHandler(t, g, up).ServeEmbed(teamCtx("t", "k"), req); err != nil {
 		t.Fatal(err)
 	}
 	want := 7 * 2 / 1e6
-	m := req.Meta
+	m := req.Result
 	if m == nil || !m.Settled || m.Usage.PromptTokens != 7 || math.Abs(m.CostUSD-want) > 1e-15 || m.Estimated {
 		t.Fatalf("meta = %+v; want settled at 7 tokens, $%g", m, want)
 	}
@@ -144,11 +147,11 @@ func TestEmbedWithoutUsage(t *testing.T) {
 		Teams:  map[string]TeamPolicy{"t": {Budget: &BudgetSpec{USD: 1, Period: Day}}},
 		Models: map[string]ModelPolicy{"e": inputOnly},
 	})
-	req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}, InputTokens: 5}
+	req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}, InputTokens: 5, Result: &router.Result{}}
 	if _, err := embedHandler(t, g, up).ServeEmbed(teamCtx("t", "k"), req); err != nil {
 		t.Fatal(err)
 	}
-	if m := req.Meta; !m.Settled || !m.Estimated || m.Usage.PromptTokens != 8 || math.Abs(m.CostUSD-8/1e6) > 1e-15 {
+	if m := req.Result; !m.Settled || !m.Estimated || m.Usage.PromptTokens != 8 || math.Abs(m.CostUSD-8/1e6) > 1e-15 {
 		t.Errorf("meta = %+v; want 8 estimated tokens at $1/M", m)
 	}
 }
@@ -212,20 +215,20 @@ func TestEmbedRateLimits(t *testing.T) {
 	})
 	h := embedHandler(t, g, up)
 	for i := range 2 {
-		req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}}
+		req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}, Result: &router.Result{}}
 		if _, err := h.ServeEmbed(teamCtx("t", "k"), req); err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
-		rl := req.Meta.RateLimit
+		rl := req.Result.RateLimit
 		if rl.LimitRequests != 2 || rl.RemainingRequests != int64(1-i) || rl.LimitTokens != 1000 {
 			t.Errorf("call %d: rate state %+v; want 2 rpm with %d left and 1000 tpm", i+1, rl, 1-i)
 		}
 	}
-	req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}}
+	req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}, Result: &router.Result{}}
 	_, err := h.ServeEmbed(teamCtx("t", "k"), req)
 	var re *router.Error
-	if !errors.As(err, &re) || re.Kind != router.KindRateLimited || re.RetryAfter <= 0 || req.Meta.RateLimit.RemainingRequests != 0 {
-		t.Fatalf("third call: %v (meta %+v); want KindRateLimited with RetryAfter", err, req.Meta)
+	if !errors.As(err, &re) || re.Kind != router.KindRateLimited || re.RetryAfter <= 0 || req.Result.RateLimit.RemainingRequests != 0 {
+		t.Fatalf("third call: %v (meta %+v); want KindRateLimited with RetryAfter", err, req.Result)
 	}
 	// tpm: token arrays count; a call larger than what is left of the
 	// minute is refused.
@@ -257,12 +260,12 @@ func TestEmbedNoDowngrade(t *testing.T) {
 		asked = req.Model
 		return usageReply(3)(req)
 	}
-	req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}}
+	req := &router.EmbedRequest{Model: "e", Input: []string{"one two three"}, Result: &router.Result{}}
 	if _, err := embedHandler(t, g, up).ServeEmbed(teamCtx("t", "k"), req); err != nil {
 		t.Fatal(err)
 	}
-	if asked != "e" || req.Meta.DowngradedFrom != "" {
-		t.Errorf("embeddings served by %q (downgraded from %q); want e, never downgraded", asked, req.Meta.DowngradedFrom)
+	if asked != "e" || req.Result.DowngradedFrom != "" {
+		t.Errorf("embeddings served by %q (downgraded from %q); want e, never downgraded", asked, req.Result.DowngradedFrom)
 	}
 }
 

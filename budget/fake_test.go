@@ -61,6 +61,9 @@ func (u *fakeUpstream) Serve(_ context.Context, req *router.ChatRequest) (router
 	defer u.mu.Unlock()
 	u.bodies = append(u.bodies, req.Body)
 	req.Target = router.Target{Provider: "p", Model: "up-model"}
+	if req.Result != nil {
+		req.Result.Target = req.Target
+	}
 	if u.err != nil {
 		return nil, u.err
 	}
@@ -137,6 +140,7 @@ func chatReq(tb testing.TB, body string) *router.ChatRequest {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	r.Result = &router.Result{}
 	return r
 }
 

@@ -187,19 +187,18 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 		setPrompt(req, p)
 		return next.Serve(ctx, req)
 	}
-	if req.Meta == nil {
-		req.Meta = &router.Meta{}
-	}
-	meta := req.Meta
+	req, res := req.WithResult()
 	p := newPromptCount(g.counter, req.Model, req.Body)
+	var why string // the downgrade's reason, when the ladder moved it
 	if tp != nil && len(tp.Downgrade) > 0 {
-		if err := g.downgrade(ctx, req, tp, id.Team, p, meta); err != nil {
-			return nil, err
+		var err error
+		if why, err = g.downgrade(ctx, req, tp, id.Team, p, res); err != nil {
+			return g.refuse(ctx, req, res, id.Team, err, next)
 		}
 	}
 	mp, known := g.models[req.Model]
 	if g.denyUnpriced && known && !mp.Priced {
-		return nil, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}
+		return g.refuse(ctx, req, res, id.Team, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + req.Model + " has no price configured and budget.unpriced is deny."}, next)
 	}
 	price := g.reservePrice(req.Model)
 	r, clientCap := g.reservation(req, tp, id, mp, price, p)
@@ -209,16 +208,19 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 		p.exact()
 		r.Prompt = promptAmount(p.Tokens, price)
 	}
+	if req.DryRun {
+		return g.dryRun(ctx, req, res, &r, dryState{tp: tp, team: id.Team, p: p, why: why}, next)
+	}
 	gr, led, err := g.admit(ctx, &r, p, price)
 	if err != nil {
-		return nil, g.refusal(err, meta)
+		return nil, g.refusal(err, res)
 	}
-	meta.RateLimit = router.RateLimitInfo(gr.Rate)
+	res.RateLimit = router.RateLimitInfo(gr.Rate)
 	budgeted := len(r.Buckets) > 0
 	var teamLimit Amount // the team budget's limit, when it has one
 	if budgeted && tp.Budget != nil {
 		teamLimit = r.Buckets[0].Limit
-		g.noteSettled(id.Team, teamLimit, gr, meta)
+		g.noteSettled(id.Team, teamLimit, gr, res)
 	}
 	// The body goes upstream as the client sent it unless the budget must
 	// clamp: the reservation covers the worst case, and the stream cut
@@ -227,7 +229,7 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	if budgeted && gr.Completion < r.MaxCompletion {
 		perChoice := int(gr.Completion / int64(choices(req)))
 		setCompletionCap(req, perChoice, clientCap > 0)
-		meta.MaxTokensClamped = perChoice
+		res.MaxTokensClamped = perChoice
 	}
 	setPrompt(req, p) // the router plans on it instead of counting again
 	st, err := next.Serve(ctx, req)
@@ -318,15 +320,15 @@ func setCompletionCap(req *router.ChatRequest, n int, clientField bool) {
 // in-flight reservations hold a worst case that mostly comes back, so
 // counting them would downgrade a team, or report it nearly spent, after
 // a few dollars' worth of reservations and a few cents of real spend.
-func (g *Guard) noteSettled(team string, limit Amount, gr Grant, meta *router.Meta) {
+func (g *Guard) noteSettled(team string, limit Amount, gr Grant, res *router.Result) {
 	settled := Amount{}
 	if len(gr.Settled) > 0 {
 		settled = gr.Settled[0]
 	}
 	g.used.Store(team, share(limit, settled))
 	if limit.NanoUSD > 0 {
-		meta.BudgetRemainingUSD = float64(max(limit.NanoUSD-settled.NanoUSD, 0)) / NanoPerUSD
-		meta.HasBudgetUSD = true
+		res.BudgetRemainingUSD = float64(max(limit.NanoUSD-settled.NanoUSD, 0)) / NanoPerUSD
+		res.HasBudgetUSD = true
 	}
 }
 
@@ -389,10 +391,8 @@ func reservePrices(models map[string]ModelPolicy) map[string]Price {
 // servedPrice is the price of the reply: the deployment's, else the price
 // of the alias that answered (a fallback's own, a downgrade target's).
 func (g *Guard) servedPrice(alias string, t router.Target, reserved Price) Price {
-	if g.prices != nil {
-		if p, ok := g.prices.For(alias, t.Provider, t.Model); ok {
-			return p
-		}
+	if p, ok := g.prices.Served(alias, t); ok {
+		return p
 	}
 	if mp, ok := g.models[alias]; ok {
 		return mp.Price
@@ -434,12 +434,12 @@ func (g *Guard) ledgerFailed(ctx context.Context, op string, err error) {
 }
 
 // refusal turns a Reserve error into the client's error.
-func (g *Guard) refusal(err error, meta *router.Meta) error {
+func (g *Guard) refusal(err error, res *router.Result) error {
 	var le *LimitError
 	if !errors.As(err, &le) {
 		return err
 	}
-	meta.RateLimit = router.RateLimitInfo(le.State)
+	res.RateLimit = router.RateLimitInfo(le.State)
 	if le.Rate {
 		return &router.Error{Kind: router.KindRateLimited, RetryAfter: le.RetryAfter, Code: "rate_limit_exceeded",
 			Message: fmt.Sprintf("Rate limit reached (%s). Please try again in %s.", le.ID, le.RetryAfter)}

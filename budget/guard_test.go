@@ -51,13 +51,13 @@ func TestStreamCutAtBudget(t *testing.T) {
 	}
 	// The client sent no cap: the body stays as sent and the adapter
 	// writes the clamp (CompletionCap) in its upstream's spelling.
-	if req.Meta.MaxTokensClamped != 100 || req.CompletionCap != 100 || string(up.bodies[0]) != body1 {
-		t.Errorf("clamp = %d, cap %d, body %s; want 100, 100 and the client's body", req.Meta.MaxTokensClamped, req.CompletionCap, up.bodies[0])
+	if req.Result.MaxTokensClamped != 100 || req.CompletionCap != 100 || string(up.bodies[0]) != body1 {
+		t.Errorf("clamp = %d, cap %d, body %s; want 100, 100 and the client's body", req.Result.MaxTokensClamped, req.CompletionCap, up.bodies[0])
 	}
 	st.Close()
 	st.Close() // twice is safe and settles once
-	if !req.Meta.Settled || !req.Meta.Estimated || req.Meta.Usage.CompletionTokens != content {
-		t.Errorf("meta = %+v; want settled, estimated, %d completion tokens", req.Meta, content)
+	if !req.Result.Settled || !req.Result.Estimated || req.Result.Usage.CompletionTokens != content {
+		t.Errorf("meta = %+v; want settled, estimated, %d completion tokens", req.Result, content)
 	}
 	s, _ := g.Status(context.Background(), "t")
 	if s.SpentUSD > 100e-6+1e-12 || s.SpentUSD < 99e-6 {
@@ -94,11 +94,11 @@ func TestClampKeepsClientField(t *testing.T) {
 			drain(st)
 			st.Close()
 			body := string(up.bodies[len(up.bodies)-1])
-			if !strings.Contains(body, tc.want) || (req.Meta.MaxTokensClamped > 0) != tc.clamped {
-				t.Errorf("body %s clamp %d; want %s, clamped %v", body, req.Meta.MaxTokensClamped, tc.want, tc.clamped)
+			if !strings.Contains(body, tc.want) || (req.Result.MaxTokensClamped > 0) != tc.clamped {
+				t.Errorf("body %s clamp %d; want %s, clamped %v", body, req.Result.MaxTokensClamped, tc.want, tc.clamped)
 			}
-			if tc.clamped && (req.MaxTokens != req.Meta.MaxTokensClamped || req.CompletionCap != 0) {
-				t.Errorf("req.MaxTokens = %d, CompletionCap %d; want %d and 0 (the client's field holds the cap)", req.MaxTokens, req.CompletionCap, req.Meta.MaxTokensClamped)
+			if tc.clamped && (req.MaxTokens != req.Result.MaxTokensClamped || req.CompletionCap != 0) {
+				t.Errorf("req.MaxTokens = %d, CompletionCap %d; want %d and 0 (the client's field holds the cap)", req.MaxTokens, req.CompletionCap, req.Result.MaxTokensClamped)
 			}
 		})
 	}
@@ -139,8 +139,8 @@ func TestCostGolden(t *testing.T) {
 				}
 				drain(st)
 				st.Close()
-				if math.Abs(req.Meta.CostUSD-tc.want) > 1e-12 || req.Meta.Estimated {
-					t.Errorf("stream=%v cost = %v (estimated %v); want %v", stream, req.Meta.CostUSD, req.Meta.Estimated, tc.want)
+				if math.Abs(req.Result.CostUSD-tc.want) > 1e-12 || req.Result.Estimated {
+					t.Errorf("stream=%v cost = %v (estimated %v); want %v", stream, req.Result.CostUSD, req.Result.Estimated, tc.want)
 				}
 				s, _ := g.Status(context.Background(), "t")
 				if math.Abs(s.SpentUSD-tc.want) > 1e-9 {
@@ -191,11 +191,11 @@ func TestAborts(t *testing.T) {
 				}
 			}
 			st.Close()
-			if req.Meta.Usage.CompletionTokens != tc.want || !req.Meta.Estimated {
-				t.Errorf("usage = %+v; want %d completion tokens, estimated", req.Meta.Usage, tc.want)
+			if req.Result.Usage.CompletionTokens != tc.want || !req.Result.Estimated {
+				t.Errorf("usage = %+v; want %d completion tokens, estimated", req.Result.Usage, tc.want)
 			}
 			s, _ := g.Status(context.Background(), "t")
-			if s.SpentTokens != int64(req.Meta.Usage.PromptTokens+tc.want) {
+			if s.SpentTokens != int64(req.Result.Usage.PromptTokens+tc.want) {
 				t.Errorf("spent %d tokens; want prompt + %d", s.SpentTokens, tc.want)
 			}
 		})

@@ -129,7 +129,7 @@ func TestRateLimitRefusal(t *testing.T) {
 		}
 		st.Close()
 	}
-	if rl := last.Meta.RateLimit; rl.LimitRequests != 2 || rl.RemainingRequests != 0 || rl.LimitTokens != 100000 {
+	if rl := last.Result.RateLimit; rl.LimitRequests != 2 || rl.RemainingRequests != 0 || rl.LimitTokens != 100000 {
 		t.Errorf("rate state = %+v; want limit 2, 0 left, tpm 100000", rl)
 	}
 	req := chatReq(t, body1)
@@ -138,9 +138,8 @@ func TestRateLimitRefusal(t *testing.T) {
 	if !errors.As(err, &re) || re.Kind != router.KindRateLimited || re.RetryAfter <= 0 || re.RetryAfter > 31*time.Second {
 		t.Fatalf("third request: %v; want KindRateLimited with Retry-After ≤ 30s", err)
 	}
-	h := req.Meta.Headers()
-	if len(h) == 0 || !strings.HasPrefix(h[0][0], "x-ratelimit-limit-requests") {
-		t.Errorf("headers = %v; want x-ratelimit-*", h)
+	if rl := req.Result.RateLimit; rl.LimitRequests != 2 || rl.RemainingRequests != 0 {
+		t.Errorf("refusal's rate state = %+v; want limit 2, 0 left (the x-ratelimit-* headers of the 429)", rl)
 	}
 }
 
@@ -180,8 +179,8 @@ func TestDowngrade(t *testing.T) {
 			if req.Model != tc.want {
 				t.Errorf("model = %s; want %s", req.Model, tc.want)
 			}
-			if tc.want != "big" && (req.Meta.DowngradedFrom != "big" || len(obs.downgrades) == 0) {
-				t.Errorf("downgraded from %q, metrics %v; want big and a count", req.Meta.DowngradedFrom, obs.downgrades)
+			if tc.want != "big" && (req.Result.DowngradedFrom != "big" || len(obs.downgrades) == 0) {
+				t.Errorf("downgraded from %q, metrics %v; want big and a count", req.Result.DowngradedFrom, obs.downgrades)
 			}
 		})
 	}

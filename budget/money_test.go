@@ -42,9 +42,9 @@ func TestNoCapWrittenWithRoom(t *testing.T) {
 	}
 	drain(st)
 	st.Close()
-	if string(up.bodies[0]) != body1 || req.CompletionCap != 0 || req.MaxTokens != 0 || req.Meta.MaxTokensClamped != 0 {
+	if string(up.bodies[0]) != body1 || req.CompletionCap != 0 || req.MaxTokens != 0 || req.Result.MaxTokensClamped != 0 {
 		t.Errorf("body %s, cap %d, max_tokens %d, clamped %d; want the client's body and no cap",
-			up.bodies[0], req.CompletionCap, req.MaxTokens, req.Meta.MaxTokensClamped)
+			up.bodies[0], req.CompletionCap, req.MaxTokens, req.Result.MaxTokensClamped)
 	}
 }
 
@@ -94,8 +94,8 @@ func TestNChoicesReserveEveryChoice(t *testing.T) {
 			}
 			drain(st)
 			st.Close()
-			if req.Meta.MaxTokensClamped != tc.clamped {
-				t.Errorf("clamped = %d; want %d", req.Meta.MaxTokensClamped, tc.clamped)
+			if req.Result.MaxTokensClamped != tc.clamped {
+				t.Errorf("clamped = %d; want %d", req.Result.MaxTokensClamped, tc.clamped)
 			}
 			if tc.wantField == "" && tc.clamped > 0 && req.CompletionCap != tc.clamped {
 				t.Errorf("CompletionCap = %d; want %d", req.CompletionCap, tc.clamped)
@@ -136,15 +136,15 @@ func TestNChoicesStreamCut(t *testing.T) {
 	}
 	content, chunks, _ := drain(st)
 	st.Close()
-	if req.Meta.MaxTokensClamped != 50 || content > 50 {
-		t.Errorf("clamped %d, %d two-token chunks; want 50 per choice and at most 50 chunks", req.Meta.MaxTokensClamped, content)
+	if req.Result.MaxTokensClamped != 50 || content > 50 {
+		t.Errorf("clamped %d, %d two-token chunks; want 50 per choice and at most 50 chunks", req.Result.MaxTokensClamped, content)
 	}
 	fin := string(chunks[len(chunks)-2].Data)
 	if !strings.Contains(fin, `{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}`) ||
 		!strings.Contains(fin, `{"index":1,"delta":{},"logprobs":null,"finish_reason":"length"}`) {
 		t.Errorf("finish chunk %s; want both choices ended with length", fin)
 	}
-	if u := req.Meta.Usage.CompletionTokens; u > 100 {
+	if u := req.Result.Usage.CompletionTokens; u > 100 {
 		t.Errorf("settled %d completion tokens; want ≤ 100", u)
 	}
 }
@@ -202,7 +202,7 @@ func TestSettleAtServedAliasPrice(t *testing.T) {
 	g := mustGuard(t, GuardOptions{Models: models, Prices: prices, Ledger: led,
 		Teams: map[string]TeamPolicy{"t": {Budget: &BudgetSpec{USD: 100, Period: Day}}}})
 	up := &fakeUpstream{make: func(r *router.ChatRequest) router.Stream {
-		r.FallbackAlias = "cheap"
+		r.Result.FallbackAlias = "cheap"
 		return wholeReply(router.Usage{CompletionTokens: 1000})(r)
 	}}
 	req, st, err := serveOnce(t, g, up, "t", `{"model":"dear","messages":[{"role":"user","content":"hi"}]}`)
@@ -211,8 +211,8 @@ func TestSettleAtServedAliasPrice(t *testing.T) {
 	}
 	drain(st)
 	st.Close()
-	if math.Abs(req.Meta.CostUSD-0.001) > 1e-12 {
-		t.Errorf("cost = %v; want $0.001 (1,000 tokens at cheap's $1/M, not dear's $16/M)", req.Meta.CostUSD)
+	if math.Abs(req.Result.CostUSD-0.001) > 1e-12 {
+		t.Errorf("cost = %v; want $0.001 (1,000 tokens at cheap's $1/M, not dear's $16/M)", req.Result.CostUSD)
 	}
 	// dear → cheap → dear2: the reservation is priced at dear2's $20/M.
 	if len(perToken) != 1 || perToken[0] != 20e3 {
@@ -239,14 +239,14 @@ func TestDowngradeOnSettledSpend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req2.Model != "big" || req2.Meta.BudgetRemainingUSD != 0.05 {
-		t.Errorf("with one request in flight: model %s, remaining $%v; want big, $0.05", req2.Model, req2.Meta.BudgetRemainingUSD)
+	if req2.Model != "big" || req2.Result.BudgetRemainingUSD != 0.05 {
+		t.Errorf("with one request in flight: model %s, remaining $%v; want big, $0.05", req2.Model, req2.Result.BudgetRemainingUSD)
 	}
 	for _, st := range []router.Stream{st1, st2} {
 		drain(st)
 		st.Close()
 	}
-	if c := req1.Meta.CostUSD; math.Abs(c-0.00025) > 1e-9 {
+	if c := req1.Result.CostUSD; math.Abs(c-0.00025) > 1e-9 {
 		t.Fatalf("first request cost $%v; want $0.00025 (25 tokens)", c)
 	}
 	req3, st3, err := serveOnce(t, g, up, "t", big)
@@ -255,7 +255,7 @@ func TestDowngradeOnSettledSpend(t *testing.T) {
 	}
 	drain(st3)
 	st3.Close()
-	if got := fmt.Sprintf("%.6f", req3.Meta.BudgetRemainingUSD); req3.Model != "big" || got != "0.049500" {
+	if got := fmt.Sprintf("%.6f", req3.Result.BudgetRemainingUSD); req3.Model != "big" || got != "0.049500" {
 		t.Errorf("after $0.0005 settled: model %s, remaining $%s; want big, $0.049500", req3.Model, got)
 	}
 }
@@ -288,5 +288,39 @@ func TestMemorySettledExcludesInFlight(t *testing.T) {
 	}
 	if sp, _ := m.Spent(ctx, b); sp[0].Tokens != 1042 {
 		t.Errorf("Spent = %d; want 1042 (r2 in flight holds 1000)", sp[0].Tokens)
+	}
+}
+
+// TestDryRunReservesNothing (issue 9 item 4): a dry run reads the spend,
+// reports the clamp it would apply and calls the handler, but never
+// reserves or settles, so neither budget nor rpm is consumed.
+func TestDryRunReservesNothing(t *testing.T) {
+	mem := NewMemory(nil)
+	var reserves, settles int
+	led := &fakeLedger{
+		reserve: func(ctx context.Context, r Reservation) (Grant, error) { reserves++; return mem.Reserve(ctx, r) },
+		settle:  func(ctx context.Context, r Reservation, a Amount) error { settles++; return mem.Settle(ctx, r, a) },
+		spent:   mem.Spent,
+	}
+	g := mustGuard(t, GuardOptions{Ledger: led,
+		Models: map[string]ModelPolicy{"m": {Price: Price{OutputPerMTok: 1}, Priced: true}},
+		Teams:  map[string]TeamPolicy{"t": {Budget: &BudgetSpec{USD: 0.0001, Period: Day}, RateLimit: &RateSpec{RPM: 1}}}})
+	up := &fakeUpstream{make: wholeReply(router.Usage{CompletionTokens: 1})}
+	req := chatReq(t, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	req.DryRun = true
+	for range 3 { // rpm 1: a counted dry run would be refused the second time
+		st, err := g.Middleware()(up).Serve(teamCtx("t", "k"), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	d := req.Result.Budget
+	if reserves != 0 || settles != 0 || d == nil || !d.Admit || d.MaxTokensClamped != 100 || len(up.bodies) != 3 {
+		t.Errorf("%d reserves, %d settles, decision %+v, %d handler calls; want none, none, admitted with a clamp to 100, 3",
+			reserves, settles, d, len(up.bodies))
+	}
+	if s, _ := g.Status(context.Background(), "t"); s.SpentUSD != 0 {
+		t.Errorf("spent after dry runs = %v; want 0", s.SpentUSD)
 	}
 }

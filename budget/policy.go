@@ -103,10 +103,12 @@ func (m ModelPolicy) covers(p *promptCount, completion int) bool {
 	return m.ContextWindow == 0 || p.atMost(m.ContextWindow-completion)
 }
 
-// downgrade walks tp's ladder and moves req.Model. It returns a
-// KindBudgetExceeded error when a rule fires, its target cannot serve the
-// request and the policy is deny.
-func (g *Guard) downgrade(ctx context.Context, req *router.ChatRequest, tp *TeamPolicy, team string, p *promptCount, meta *router.Meta) error {
+// downgrade walks tp's ladder and moves req.Model, returning the reason of
+// the last move ("" when none). It returns a KindBudgetExceeded error when
+// a rule fires, its target cannot serve the request and the policy is
+// deny. A dry run is not counted in the metrics.
+func (g *Guard) downgrade(ctx context.Context, req *router.ChatRequest, tp *TeamPolicy, team string, p *promptCount, res *router.Result) (string, error) {
+	why := ""
 	used := -1.0
 	orig := req.Model
 	for _, r := range tp.Downgrade {
@@ -127,18 +129,20 @@ func (g *Guard) downgrade(ctx context.Context, req *router.ChatRequest, tp *Team
 		}
 		if !ok || !to.covers(p, completion) {
 			if tp.DenyDowngrade {
-				return &router.Error{Kind: router.KindBudgetExceeded, Message: "Budget policy moves " + req.Model + " requests to " + r.To +
+				return "", &router.Error{Kind: router.KindBudgetExceeded, Message: "Budget policy moves " + req.Model + " requests to " + r.To +
 					", which cannot serve this request (tools, images, json_schema or context size). Reduce the request or ask your administrator."}
 			}
 			continue // keep: the next rule may still apply
 		}
-		g.obs.Downgrade(req.Model, r.To, reason)
-		req.Model = r.To
+		if !req.DryRun {
+			g.obs.Downgrade(req.Model, r.To, reason)
+		}
+		req.Model, why = r.To, reason
 	}
 	if req.Model != orig {
-		meta.DowngradedFrom = orig
+		res.DowngradedFrom = orig
 	}
-	return nil
+	return why, nil
 }
 
 // usedShare is the share of the team budget settled, the larger of its

@@ -54,3 +54,27 @@ func (t *Prices) For(alias, provider, model string) (Price, bool) {
 	p, ok := t.alias[alias]
 	return p, ok
 }
+
+// Served is the price of a reply to alias that target served: the
+// deployment's, else the alias's; false when neither is priced (or t is
+// nil). The budget guard's settlement and the usage ledger of a proxy
+// without a guard both price through it, so they cannot disagree.
+func (t *Prices) Served(alias string, target router.Target) (Price, bool) {
+	if t == nil {
+		return Price{}, false
+	}
+	return t.For(alias, target.Provider, target.Model)
+}
+
+// SettleResult prices u at what res says served (a request for alias) and
+// records it as res's settled usage and cost, returning the cost; an
+// unpriced reply costs 0. It is the usage ledger's settlement when no
+// budget guard settled the request.
+func (t *Prices) SettleResult(res *router.Result, alias string, u router.Usage) float64 {
+	cost := 0.0
+	if p, ok := t.Served(res.ServedAlias(alias), res.Target); ok {
+		cost = p.Cost(u)
+	}
+	res.Usage, res.CostUSD, res.Estimated, res.Settled = u, cost, u.Estimated, true
+	return cost
+}

@@ -17,9 +17,9 @@ type settlement struct {
 	// price is the reservation's, used when the table has none.
 	price Price
 	usage router.Usage
-	// meta, when set, receives the settled usage and cost, which the
-	// usage ledger writes: the ledger row and the budget agree.
-	meta *router.Meta
+	// result receives the settled usage and cost, which the usage ledger
+	// writes: the ledger row and the budget agree.
+	result *router.Result
 	// team and teamLimit name the team budget whose share the downgrade
 	// ladder reads (teamLimit zero: none).
 	team      string
@@ -27,7 +27,7 @@ type settlement struct {
 }
 
 // settleUsage prices s's usage, replaces the reservation's charge with
-// it and records it in s.meta, returning the cost. A chat stream's Close
+// it and records it in s.result, returning the cost. A chat stream's Close
 // and an embeddings reply both settle here, so every reply takes one
 // path back.
 func (g *Guard) settleUsage(ctx context.Context, s settlement) float64 {
@@ -35,7 +35,7 @@ func (g *Guard) settleUsage(ctx context.Context, s settlement) float64 {
 	actual := Amount{Tokens: int64(s.usage.PromptTokens + s.usage.CompletionTokens), NanoUSD: ToNano(cost)}
 	g.settle(ctx, s.led, s.res, actual)
 	g.addSettled(s.team, s.teamLimit, actual)
-	if m := s.meta; m != nil {
+	if m := s.result; m != nil {
 		m.Usage, m.CostUSD, m.Estimated, m.Settled = s.usage, cost, s.usage.Estimated, true
 	}
 	return cost

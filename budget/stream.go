@@ -141,7 +141,7 @@ func (s *guardedStream) cutStream() (*router.Chunk, error) {
 		h.ID = "chatcmpl-llmproxy"
 	}
 	if h.Model == "" {
-		h.Model = s.req.Target.Model
+		h.Model = s.req.Result.Target.Model
 	}
 	prefix := `{"id":` + strconv.Quote(h.ID) + `,"object":"chat.completion.chunk","created":` + strconv.FormatInt(h.Created, 10) +
 		`,"model":` + strconv.Quote(h.Model)
@@ -197,12 +197,9 @@ func (s *guardedStream) settleNow() {
 	s.buf = &s.spare // a Next after Close must not touch the pooled buffer
 	// Bill what was served: a fallback answers at its own alias's price,
 	// as a downgrade does (s.alias is then already the target).
-	alias := s.alias
-	if s.req.FallbackAlias != "" {
-		alias = s.req.FallbackAlias
-	}
-	s.g.settleUsage(s.ctx, settlement{led: s.led, res: s.res, alias: alias, target: s.req.Target, price: s.price, usage: u,
-		meta: s.req.Meta, team: s.team, teamLimit: s.teamLimit})
+	res := s.req.Result
+	s.g.settleUsage(s.ctx, settlement{led: s.led, res: s.res, alias: res.ServedAlias(s.alias), target: res.Target, price: s.price, usage: u,
+		result: res, team: s.team, teamLimit: s.teamLimit})
 }
 
 // scan adds up the bound of one chunk's output text: the byte lengths of

@@ -128,7 +128,7 @@ func TestIncrementalCount(t *testing.T) {
 		}
 		for name, text := range sampleTexts(r, size) {
 			for _, ascii := range []bool{false, true} {
-				s := &guardedStream{g: g, alias: model, buf: g.buffer(), prompt: &promptCount{}, req: &router.ChatRequest{},
+				s := &guardedStream{g: g, alias: model, buf: g.buffer(), prompt: &promptCount{}, req: &router.ChatRequest{Result: &router.Result{}},
 					inner: &deltaChunks{parts: chunked(r, text), ascii: ascii}}
 				for {
 					if _, err := s.Next(); err != nil {
@@ -258,9 +258,9 @@ func TestStreamCountBoundedMemory(t *testing.T) {
 				t.Errorf("heap grew %d bytes over %d bytes of output; want under 256 KiB (O(chunk), not O(output))", grew, read)
 			}
 			exact := g.counter.Text("m", up.text(served))
-			got := req.Meta.Usage.CompletionTokens
-			if !req.Meta.Estimated || got < exact || float64(got-exact) > 0.005*float64(exact) {
-				t.Errorf("settled %d completion tokens (estimated %v); want ≥ %d, within 0.5%%", got, req.Meta.Estimated, exact)
+			got := req.Result.Usage.CompletionTokens
+			if !req.Result.Estimated || got < exact || float64(got-exact) > 0.005*float64(exact) {
+				t.Errorf("settled %d completion tokens (estimated %v); want ≥ %d, within 0.5%%", got, req.Result.Estimated, exact)
 			}
 		})
 	}

@@ -159,7 +159,7 @@ func TestCommitPoint(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				req := &ChatRequest{Model: "chat", Stream: stream}
+				req := &ChatRequest{Model: "chat", Stream: stream, Result: &Result{}}
 				s, err := r.Serve(context.Background(), req)
 				if err != nil {
 					t.Fatalf("Serve() error = %v; want a stream", err)
@@ -176,8 +176,8 @@ func TestCommitPoint(t *testing.T) {
 				if got != want {
 					t.Errorf("client transcript = %q; want %q", got, want)
 				}
-				if req.Attempts != wantAttempts {
-					t.Errorf("Attempts = %d; want %d", req.Attempts, wantAttempts)
+				if req.Result.Attempts != wantAttempts {
+					t.Errorf("Attempts = %d; want %d", req.Result.Attempts, wantAttempts)
 				}
 			})
 		}

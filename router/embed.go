@@ -9,9 +9,9 @@ import (
 // Embed routes an embeddings call through the same plan, breakers,
 // limiters, cooldowns, retries and fallbacks as chat. A reply is whole, so
 // there is no commit point: a call succeeds or fails as one. Deployments
-// whose provider cannot embed are skipped. On return req.Target names the
-// last deployment called, req.Attempts how many calls were made and
-// req.FallbackAlias the alias that answered when it is not req.Model.
+// whose provider cannot embed are skipped. On return req.Result (when set)
+// names the last deployment called, how many calls were made and the alias
+// that answered when it is not req.Model.
 func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error) {
 	rt, ok := r.routes[req.Model]
 	if !ok {
@@ -33,8 +33,10 @@ func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, 
 	if in.PromptTokens == 0 {
 		in.PromptTokens = len(req.Body) / 4
 	}
+	req, res := req.WithResult()
+	res.Alias = req.Model
 	var out *EmbedResponse
-	err := r.walk(ctx, in, walkCount{&req.Attempts, &req.Fallbacks}, embeds, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
+	err := r.walk(ctx, in, walkCount{&res.Attempts, &res.Fallbacks}, embeds, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
 		resp, err := r.embedOnce(ctx, c, st, a, req)
 		out = resp
 		return err
@@ -58,10 +60,7 @@ func embeds(d *Deployment) bool { _, ok := d.Client.(Embedder); return ok }
 func (r *Router) embedOnce(ctx context.Context, c *Candidate, st *depState, a admission, req *EmbedRequest) (*EmbedResponse, *Error) {
 	d := c.Deployment
 	req.Target = Target{Provider: d.Provider, Model: d.Model}
-	req.FallbackAlias = ""
-	if c.Alias != req.Model {
-		req.FallbackAlias = c.Alias
-	}
+	noteTarget(req.Result, req.Target, c.Alias, req.Model)
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if total := r.timeouts(c, 0).Total; total > 0 {
 		actx, cancel = context.WithTimeout(ctx, total)

@@ -22,9 +22,9 @@ func TestEmbedRouting(t *testing.T) {
 		p2 := &fakeEmbedder{embed: embedOK}
 		r := newRouter(t, nil, Deployment{Provider: "p1", Model: "e", Client: p1}, Deployment{Provider: "p2", Model: "e", Client: p2})
 		for i := range 3 {
-			req := &EmbedRequest{Model: "chat"}
-			if _, err := r.Embed(context.Background(), req); err != nil || req.Target.Provider != "p2" {
-				t.Fatalf("Embed %d = %v from %q; want p2", i, err, req.Target.Provider)
+			req := &EmbedRequest{Model: "chat", Result: &Result{}}
+			if _, err := r.Embed(context.Background(), req); err != nil || req.Result.Target.Provider != "p2" {
+				t.Fatalf("Embed %d = %v from %q; want p2", i, err, req.Result.Target.Provider)
 			}
 		}
 		if p1.calls != 1 {
@@ -61,9 +61,9 @@ func TestEmbedRouting(t *testing.T) {
 			return embedOK(ctx, req)
 		}}
 		r, _ := New(Options{RetryBase: time.Millisecond, Routes: []Route{{Alias: "emb", Deployments: []Deployment{{Provider: "p", Model: "e", Client: p}}}}})
-		req := &EmbedRequest{Model: "emb"}
-		if _, err := r.Embed(context.Background(), req); err != nil || req.Attempts != 2 {
-			t.Errorf("Embed() = %v after %d attempts; want success after 2", err, req.Attempts)
+		req := &EmbedRequest{Model: "emb", Result: &Result{}}
+		if _, err := r.Embed(context.Background(), req); err != nil || req.Result.Attempts != 2 {
+			t.Errorf("Embed() = %v after %d attempts; want success after 2", err, req.Result.Attempts)
 		}
 	})
 	t.Run("falls back to another alias", func(t *testing.T) {
@@ -71,9 +71,9 @@ func TestEmbedRouting(t *testing.T) {
 			{Alias: "emb", Fallbacks: []string{"emb2"}, Deployments: []Deployment{{Provider: "p1", Model: "e", Client: &fakeEmbedder{embed: embedFails(errHTTP500)}}}},
 			{Alias: "emb2", Deployments: []Deployment{{Provider: "p2", Model: "e2", Client: &fakeEmbedder{embed: embedOK}}}},
 		}, MaxAttempts: 2})
-		req := &EmbedRequest{Model: "emb"}
-		if _, err := r.Embed(context.Background(), req); err != nil || req.FallbackAlias != "emb2" || req.Target != (Target{"p2", "e2"}) {
-			t.Errorf("Embed() = %v, FallbackAlias %q, Target %+v; want emb2's p2/e2", err, req.FallbackAlias, req.Target)
+		req := &EmbedRequest{Model: "emb", Result: &Result{}}
+		if _, err := r.Embed(context.Background(), req); err != nil || req.Result.FallbackAlias != "emb2" || req.Result.Target != (Target{"p2", "e2"}) {
+			t.Errorf("Embed() = %v, FallbackAlias %q, Target %+v; want emb2's p2/e2", err, req.Result.FallbackAlias, req.Result.Target)
 		}
 	})
 	t.Run("tpm corrected by the reported usage", func(t *testing.T) {

@@ -44,25 +44,26 @@ type ChatRequest struct {
 	// it only when a decision depends on the difference: a context window,
 	// a deployment's TPM room, or the cost strategy's ordering.
 	PromptTokensExact func() int
-	// Target is the deployment of the current attempt, set by the router.
+	// Target is the deployment of the current attempt: the router's
+	// instruction to the provider it calls (Result.Target reports it).
 	Target Target
-	// Attempts counts the deployments tried, set by the router.
-	Attempts int
-	// Fallbacks counts the fallback aliases the router called (not
-	// retries of the requested alias), set by the router.
-	Fallbacks int
-	// Timeouts bound the current attempt, set by the router.
+	// Timeouts bound the current attempt, set by the router for the
+	// provider.
 	Timeouts Timeouts
 	// TimeoutCap, when positive, lowers every timeout of the request (the
 	// x-llmproxy-timeout header); it never raises one.
 	TimeoutCap time.Duration
-	// FallbackAlias is the alias that answered when it is not Model (a
-	// fallback or context-window fallback), set by the router.
-	FallbackAlias string
-	// Meta carries what middlewares decided for the HTTP layer (headers,
-	// the access record); nil until one sets it. Copies of the request
-	// share it.
-	Meta *Meta
+	// DryRun asks the chain to decide without acting (POST
+	// /v1/route/explain): the budget computes its decision without
+	// reserving, the router plans without calling an upstream, and each
+	// stage reports into Result (Budget, Candidates, Notes). The stream
+	// returned is empty.
+	DryRun bool
+	// Result is where the stages report what they learned, for the caller
+	// that attached it (see Result); nil when the caller reads nothing.
+	// Stages fill it; they never report by changing the request's other
+	// fields. Copies of the request share it.
+	Result *Result
 }
 
 // MaxChoices is the largest "n" accepted, OpenAI's limit.

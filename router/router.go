@@ -275,13 +275,24 @@ func (r *Router) basePlanInput(ctx context.Context, alias string) PlanInput {
 	return in
 }
 
-// Serve implements Handler. On success req.Target names the deployment
-// that answered, req.Attempts how many calls were made and
-// req.FallbackAlias the alias that answered when it is not req.Model.
+// Serve implements Handler. req.Result (when set) reports the deployment
+// that answered, how many calls were made and the alias that answered when
+// it is not req.Model. A DryRun request calls no upstream: Result.Candidates
+// receives the plan (as Explain returns it) and the stream is empty.
 func (r *Router) Serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 	rt, ok := r.routes[req.Model]
 	if !ok {
 		return nil, modelNotFound(req.Model)
+	}
+	req, res := req.WithResult()
+	res.Alias = req.Model
+	if req.DryRun {
+		cands, err := r.Explain(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		res.Candidates = cands
+		return emptyStream{}, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, AsError(err)
@@ -290,7 +301,7 @@ func (r *Router) Serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 	if total := capped(rt.Timeouts.Total, r.opts.Timeouts.Total, req.TimeoutCap); total > 0 {
 		ctx, cancel = context.WithTimeout(ctx, total)
 	}
-	s, err := r.serve(ctx, req)
+	s, err := r.serve(ctx, req, res)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -174,7 +174,7 @@ func TestServe(t *testing.T) {
 			p2 := &fakeProvider{chat: answers(text("second"))}
 			obs := &fakeObserver{}
 			r := newRouter(t, obs, Deployment{Provider: "p1", Model: "m1", Client: p1}, Deployment{Provider: "p2", Model: "m2", Client: p2})
-			req := &ChatRequest{Model: "chat"}
+			req := &ChatRequest{Model: "chat", Result: &Result{}}
 			s, err := r.Serve(context.Background(), req)
 			var chunks []string
 			if err == nil {
@@ -191,11 +191,11 @@ func TestServe(t *testing.T) {
 			if len(chunks) != len(tc.wantChunks) || (len(chunks) > 0 && chunks[0] != tc.wantChunks[0]) {
 				t.Errorf("Serve() chunks = %q; want %q", chunks, tc.wantChunks)
 			}
-			if req.Target.Provider != tc.wantProvider {
-				t.Errorf("Serve() Target.Provider = %q; want %q", req.Target.Provider, tc.wantProvider)
+			if req.Result.Target.Provider != tc.wantProvider {
+				t.Errorf("Serve() Target.Provider = %q; want %q", req.Result.Target.Provider, tc.wantProvider)
 			}
-			if req.Attempts != tc.wantAttempts {
-				t.Errorf("Serve() Attempts = %d; want %d", req.Attempts, tc.wantAttempts)
+			if req.Result.Attempts != tc.wantAttempts {
+				t.Errorf("Serve() Attempts = %d; want %d", req.Result.Attempts, tc.wantAttempts)
 			}
 			if p2.calls != tc.wantSecond {
 				t.Errorf("second deployment called %d times; want %d", p2.calls, tc.wantSecond)
@@ -246,11 +246,11 @@ func TestServeClosesFailedFirstStream(t *testing.T) {
 func TestServeAllFail(t *testing.T) {
 	down := fails(&Error{Kind: KindUpstream, Message: "down"})
 	r := newRouter(t, nil, Deployment{Provider: "p1", Model: "m1", Client: &fakeProvider{chat: down}}, Deployment{Provider: "p2", Model: "m2", Client: &fakeProvider{chat: down}})
-	req := &ChatRequest{Model: "chat"}
+	req := &ChatRequest{Model: "chat", Result: &Result{}}
 	_, err := r.Serve(context.Background(), req)
 	// p1, p2, then p1 again after a backoff: max_attempts is 3.
-	if e := AsError(err); e.Kind != KindUpstream || e.Provider != "p1" || req.Attempts != 3 {
-		t.Errorf("Serve() error = %v (provider %q, %d attempts); want KindUpstream from p1 after 3 attempts", err, e.Provider, req.Attempts)
+	if e := AsError(err); e.Kind != KindUpstream || e.Provider != "p1" || req.Result.Attempts != 3 {
+		t.Errorf("Serve() error = %v (provider %q, %d attempts); want KindUpstream from p1 after 3 attempts", err, e.Provider, req.Result.Attempts)
 	}
 }
 
@@ -312,13 +312,13 @@ func TestEmbed(t *testing.T) {
 			second := &fakeEmbedder{embed: ok}
 			obs := &fakeObserver{}
 			r := newRouter(t, obs, Deployment{Provider: "p1", Model: "e1", Client: tc.first}, Deployment{Provider: "p2", Model: "e2", Client: second})
-			req := &EmbedRequest{Model: "chat"}
+			req := &EmbedRequest{Model: "chat", Result: &Result{}}
 			resp, err := r.Embed(context.Background(), req)
 			if tc.wantOK != (err == nil) || (err != nil && AsError(err).Kind != tc.wantErr) {
 				t.Fatalf("Embed() = %v, %v; want ok %v kind %v", resp, err, tc.wantOK, tc.wantErr)
 			}
-			if req.Target.Provider != tc.wantProvider {
-				t.Errorf("Embed() Target.Provider = %q; want %q", req.Target.Provider, tc.wantProvider)
+			if req.Result.Target.Provider != tc.wantProvider {
+				t.Errorf("Embed() Target.Provider = %q; want %q", req.Result.Target.Provider, tc.wantProvider)
 			}
 			if second.calls != tc.wantSecond {
 				t.Errorf("second deployment embedded %d times; want %d", second.calls, tc.wantSecond)

@@ -25,10 +25,10 @@ type try func(ctx context.Context, c *Candidate, st *depState, a admission) *Err
 
 // serve routes a chat request through walk; the stream it returns is the
 // committed attempt's.
-func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
+func (r *Router) serve(ctx context.Context, req *ChatRequest, res *Result) (Stream, error) {
 	var out Stream
-	err := r.walk(ctx, r.planInput(ctx, req), walkCount{&req.Attempts, &req.Fallbacks}, nil, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
-		r.prepare(req, c)
+	err := r.walk(ctx, r.planInput(ctx, req), walkCount{&res.Attempts, &res.Fallbacks}, nil, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
+		r.prepare(req, res, c)
 		s, err := r.attempt(ctx, c, st, a, req)
 		out = s
 		return err
@@ -39,7 +39,7 @@ func (r *Router) serve(ctx context.Context, req *ChatRequest) (Stream, error) {
 	return out, nil
 }
 
-// walkCount is where walk counts: the request's Attempts and Fallbacks.
+// walkCount is where walk counts: the Result's Attempts and Fallbacks.
 type walkCount struct{ attempts, fallbacks *int }
 
 // walk walks the plan: each eligible candidate once, then the first
@@ -131,13 +131,20 @@ func (r *Router) walk(ctx context.Context, in PlanInput, n walkCount, usable fun
 	return noDeployment(in.Alias, plan, in.Now)
 }
 
-// prepare points req at candidate c for the next attempt.
-func (r *Router) prepare(req *ChatRequest, c *Candidate) {
+// prepare points req at candidate c for the next attempt and reports the
+// attempt in res.
+func (r *Router) prepare(req *ChatRequest, res *Result, c *Candidate) {
 	req.Target = Target{Provider: c.Deployment.Provider, Model: c.Deployment.Model}
 	req.Timeouts = r.timeouts(c, req.TimeoutCap)
-	req.FallbackAlias = ""
-	if c.Alias != req.Model {
-		req.FallbackAlias = c.Alias
+	noteTarget(res, req.Target, c.Alias, req.Model)
+}
+
+// noteTarget reports the attempt on t, for alias, in res.
+func noteTarget(res *Result, t Target, alias, asked string) {
+	res.Target = t
+	res.FallbackAlias = ""
+	if alias != asked {
+		res.FallbackAlias = alias
 	}
 }
 

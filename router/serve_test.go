@@ -69,10 +69,10 @@ func TestRetrySameDeploymentAfterBackoff(t *testing.T) {
 		p := seq(fails(status), answers(contentChunk("ok")))
 		obs := &routeObs{}
 		r, _ := New(Options{RetryBase: time.Millisecond, Observer: obs, Routes: []Route{{Alias: "chat", Deployments: []Deployment{{Provider: "p", Model: "m", Client: p}}}}})
-		req := &ChatRequest{Model: "chat", Stream: true}
+		req := &ChatRequest{Model: "chat", Stream: true, Result: &Result{}}
 		got, err := serveText(t, r, req)
-		if err != nil || got != "ok [DONE]" || req.Attempts != 2 || obs.retries != 1 {
-			t.Errorf("after a %d: Serve() = %q, %v, %d attempts, %d retries; want ok after 2 attempts, 1 retry", status.StatusCode(), got, err, req.Attempts, obs.retries)
+		if err != nil || got != "ok [DONE]" || req.Result.Attempts != 2 || obs.retries != 1 {
+			t.Errorf("after a %d: Serve() = %q, %v, %d attempts, %d retries; want ok after 2 attempts, 1 retry", status.StatusCode(), got, err, req.Result.Attempts, obs.retries)
 		}
 	}
 }
@@ -205,10 +205,10 @@ func TestFallbacks(t *testing.T) {
 			obs := &routeObs{}
 			r, _ := New(Options{Routes: routes(tc.first), Observer: obs, MaxAttempts: 2,
 				Tokens: func(string, []byte) int { return tc.tokens }})
-			req := &ChatRequest{Model: "small", Stream: true}
+			req := &ChatRequest{Model: "small", Stream: true, Result: &Result{}}
 			got, err := serveText(t, r, req)
-			if got != tc.want || err != nil || req.FallbackAlias != tc.alias {
-				t.Errorf("Serve() = %q, %v, FallbackAlias %q; want %q from %q", got, err, req.FallbackAlias, tc.want, tc.alias)
+			if got != tc.want || err != nil || req.Result.FallbackAlias != tc.alias {
+				t.Errorf("Serve() = %q, %v, FallbackAlias %q; want %q from %q", got, err, req.Result.FallbackAlias, tc.want, tc.alias)
 			}
 			if len(obs.fallbacks) != 1 || obs.fallbacks[0] != "small>"+tc.alias {
 				t.Errorf("fallbacks counted = %q; want [small>%s]", obs.fallbacks, tc.alias)

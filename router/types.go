@@ -145,18 +145,11 @@ type EmbedRequest struct {
 	EncodingFormat string
 	// Dimensions is the optional requested vector size (0 when absent).
 	Dimensions int
-	// Target is filled in by the router before each attempt.
+	// Target is the deployment of the current attempt, set by the router
+	// for the provider (Result.Target reports it).
 	Target Target
-	// Attempts counts the deployments called, set by the router.
-	Attempts int
-	// Fallbacks counts the fallback aliases called, set by the router.
-	Fallbacks int
-	// FallbackAlias is the alias that answered when it is not Model, set
-	// by the router.
-	FallbackAlias string
-	// Meta carries what middlewares decided for the HTTP layer, as on
-	// ChatRequest; nil until one sets it.
-	Meta *Meta
+	// Result is where the stages report, as on ChatRequest.
+	Result *Result
 }
 
 // EmbedResponse is an OpenAI "list" of embeddings, already encoded.

@@ -49,21 +49,28 @@ type reqRecord struct {
 	// the handler before a stream starts.
 	team  string
 	keyID string
-	// ledgerMeta is the budget guard's verdict (settled cost, estimated
-	// usage), read by the usage ledger; nil without a guard.
-	ledgerMeta *router.Meta
+	// result is what the chain reported (router.Result): what served,
+	// the budget's decisions and, after the stream's Close, the settled
+	// usage and cost the usage ledger writes. Part of the record so that
+	// it costs no allocation of its own.
+	result router.Result
 }
 
-func (r *reqRecord) fill(req *router.ChatRequest) {
-	r.ledgerMeta = req.Meta
-	r.aliasUsed = req.Model // the downgrade target, if any
-	if req.FallbackAlias != "" {
-		r.aliasUsed = req.FallbackAlias
+// fill copies what the chain reported into the record: the request is not
+// read back.
+func (r *reqRecord) fill() {
+	res := &r.result
+	r.aliasUsed = res.ServedAlias(r.model)
+	r.modelUsed, r.provider = res.Target.Model, res.Target.Provider
+	r.attempts, r.fallbacks = res.Attempts, res.Fallbacks
+}
+
+// aliasServed is the alias whose price the usage is billed at.
+func (r *reqRecord) aliasServed() string {
+	if r.aliasUsed != "" {
+		return r.aliasUsed
 	}
-	r.modelUsed = req.Target.Model
-	r.provider = req.Target.Provider
-	r.attempts = req.Attempts
-	r.fallbacks = req.Fallbacks
+	return r.model
 }
 
 func (r *reqRecord) chunk(c *router.Chunk) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -41,15 +40,16 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 		return err
 	}
 	ctx, cancel := s.requestContext(c, k)
+	req.Result = &rec.result
 	st, err := s.chat.Serve(ctx, req)
-	rec.fill(req)
-	setMetaHeaders(func(k, v string) { c.Set(k, v) }, req.Meta)
+	rec.fill()
+	setResultHeaders(c, &rec.result)
 	if err != nil {
 		cancel()
-		setAttemptHeaders(c, req.Attempts, req.Target.Provider)
+		setAttemptHeaders(c, rec.result.Attempts, rec.result.Target.Provider)
 		return err
 	}
-	setRouteHeaders(c, req)
+	setRouteHeaders(c, &rec.result)
 	if !req.Stream {
 		defer cancel()
 		out, usage, err := router.Collect(st)
@@ -73,17 +73,6 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 	s.work.add() // done when the writer ends: Shutdown waits for it
 	c.Context().SetBodyStreamWriter(s.streamBody(st, cancel, req, rec))
 	return nil
-}
-
-func setRouteHeaders(c *fiber.Ctx, req *router.ChatRequest) {
-	alias := req.Model
-	if req.FallbackAlias != "" {
-		alias = req.FallbackAlias
-		c.Set("x-llmproxy-fallback-from", req.Model)
-	}
-	c.Set("x-llmproxy-model", alias+";upstream="+req.Target.Model)
-	c.Set("x-llmproxy-provider", req.Target.Provider)
-	c.Set("x-llmproxy-attempts", strconv.Itoa(req.Attempts))
 }
 
 // streamBody relays chunks as SSE. It runs after the handler returned, so

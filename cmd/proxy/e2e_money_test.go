@@ -125,9 +125,9 @@ func TestUsageLedgerPricesServedAlias(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := &usageLedger{prices: pricesOf(cfg)}
-	rec := &reqRecord{model: "pricey", provider: "fake", modelUsed: "gpt-4o-mini",
-		usage: router.Usage{CompletionTokens: 1_000_000}}
-	rec.fill(&router.ChatRequest{Model: "pricey", FallbackAlias: "gpt-test", Target: router.Target{Provider: "fake", Model: "gpt-4o-mini"}})
+	rec := &reqRecord{model: "pricey", usage: router.Usage{CompletionTokens: 1_000_000},
+		result: router.Result{FallbackAlias: "gpt-test", Target: router.Target{Provider: "fake", Model: "gpt-4o-mini"}}}
+	rec.fill()
 	if _, cost := u.settle(rec); cost != 1 {
 		t.Errorf("cost = %v; want $1 (gpt-test's price, not pricey's $16)", cost)
 	}

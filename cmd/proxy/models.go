@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -107,24 +106,16 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	rec.model = req.Model
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
+	req.Result = &rec.result
 	resp, err := s.embed.ServeEmbed(ctx, req) // the chain: usage, budget, rate limits, router
-	rec.modelUsed, rec.provider, rec.attempts, rec.fallbacks = req.Target.Model, req.Target.Provider, req.Attempts, req.Fallbacks
-	rec.ledgerMeta = req.Meta
-	rec.aliasUsed = req.FallbackAlias // prices the usage; "" is the alias asked
-	setMetaHeaders(func(k, v string) { c.Set(k, v) }, req.Meta)
+	rec.fill()
+	setResultHeaders(c, &rec.result)
 	if err != nil {
-		setAttemptHeaders(c, req.Attempts, req.Target.Provider)
+		setAttemptHeaders(c, rec.result.Attempts, rec.result.Target.Provider)
 		return err
 	}
 	rec.usage = resp.Usage
-	alias := req.Model
-	if req.FallbackAlias != "" {
-		alias = req.FallbackAlias
-		c.Set("x-llmproxy-fallback-from", req.Model)
-	}
-	c.Set("x-llmproxy-model", alias+";upstream="+req.Target.Model)
-	c.Set("x-llmproxy-provider", req.Target.Provider)
-	c.Set("x-llmproxy-attempts", strconv.Itoa(req.Attempts))
+	setRouteHeaders(c, &rec.result)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(resp.Data)
 }

@@ -78,8 +78,12 @@ func (s *Server) adminDeployments(c *fiber.Ctx) error {
 }
 
 // explainHandler is POST /v1/route/explain: a chat-completions body in,
-// the ordered candidates and why each was chosen or skipped out. It calls
-// no upstream and changes no state.
+// what the chain would do with it out. It runs the same chain as
+// /v1/chat/completions as a dry run (router.ChatRequest.DryRun): the
+// budget guard reports its decision (downgrade, clamp, refusal) without
+// reserving or counting the request against a rate limit, the router
+// reports its ordered candidates without calling an upstream, and every
+// stage may add a note. It changes no state.
 func (s *Server) explainHandler(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
 	body, err := s.readBody(c)
@@ -95,11 +99,48 @@ func (s *Server) explainHandler(c *fiber.Ctx) error {
 	}
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
-	cands, err := s.router.Explain(ctx, req)
+	asked := req.Model // read before the chain: the caller does not read the request back
+	res := &router.Result{}
+	req.DryRun, req.Result = true, res
+	st, err := s.chat.Serve(ctx, req)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"object": "route.explain", "model": req.Model, "stream": req.Stream, "candidates": cands})
+	st.Close()
+	out := explainBody{Object: "route.explain", Model: asked, Stream: req.Stream, Candidates: res.Candidates,
+		RoutedModel: res.Alias, DowngradedFrom: res.DowngradedFrom, Budget: res.Budget, Stages: res.Notes}
+	if out.Stages == nil {
+		out.Stages = []router.Note{}
+	}
+	if b := res.Budget; b != nil && b.Error != nil {
+		e := errorBody(b.Error)
+		out.WouldFail = &e.Error
+	}
+	return c.JSON(out)
+}
+
+// explainBody is POST /v1/route/explain's answer.
+type explainBody struct {
+	Object string `json:"object"`
+	// Model is the alias asked for.
+	Model  string `json:"model"`
+	Stream bool   `json:"stream"`
+	// Candidates are the deployments of RoutedModel (and its fallbacks)
+	// in the order the router would try them.
+	Candidates []router.Explained `json:"candidates"`
+	// RoutedModel is the alias the router would plan: Model, or the
+	// downgrade target.
+	RoutedModel string `json:"routed_model"`
+	// DowngradedFrom is Model when the budget's ladder moved the request.
+	DowngradedFrom string `json:"downgraded_from,omitempty"`
+	// Budget is the guard's decision; null when no budget or rate limit
+	// applies.
+	Budget *router.BudgetDecision `json:"budget"`
+	// WouldFail is the error the budget would answer the request with
+	// (OpenAI's error object); absent when it would admit it.
+	WouldFail *apiErrorBody `json:"would_fail,omitempty"`
+	// Stages are the notes each stage left, outermost first.
+	Stages []router.Note `json:"stages"`
 }
 
 // setAttemptHeaders tells an operator what a failed request went through:

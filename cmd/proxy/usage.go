@@ -48,7 +48,7 @@ type dbStore interface {
 // until then (usage_store.go); an SQLite that cannot open is a
 // configuration error. It returns the store, which is also the budget
 // guard's SpendSource, and the shutdown closer.
-func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*usageLedger, *usageStore, func(context.Context) error, error) {
+func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer, prices *budget.Prices) (*usageLedger, *usageStore, func(context.Context) error, error) {
 	var (
 		store   *usageStore
 		backend = "sqlite"
@@ -74,7 +74,7 @@ func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*usage
 		return nil, nil, nil, err
 	}
 	store.queue.Store(l)
-	u := &usageLedger{ledger: l, report: store, prices: pricesOf(cfg), backend: backend}
+	u := &usageLedger{ledger: l, report: store, prices: prices, backend: backend}
 	registerLedgerMetrics(reg, l)
 	closer := func(ctx context.Context) error {
 		err := l.Close(ctx)
@@ -83,19 +83,18 @@ func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*usage
 	return u, store, closer, nil
 }
 
-// pricesOf builds the price table from the models' pricing blocks.
+// pricesOf builds the price table from the models' pricing blocks, once:
+// the router's cost strategy, the budget guard and the usage ledger share
+// it.
 func pricesOf(cfg *Config) *budget.Prices {
 	p := budget.NewPrices()
-	price := func(c *PricingConfig) budget.Price {
-		return budget.Price{InputPerMTok: c.InputPerMTok, OutputPerMTok: c.OutputPerMTok, CachedInputPerMTok: c.CachedInputPerMTok}
-	}
 	for _, m := range cfg.Models {
 		if m.Pricing != nil {
-			p.SetAlias(m.Name, price(m.Pricing))
+			p.SetAlias(m.Name, toPrice(m.Pricing))
 		}
 		for _, d := range m.Deployments {
 			if d.Pricing != nil {
-				p.SetDeployment(d.Provider, d.Model, price(d.Pricing))
+				p.SetDeployment(d.Provider, d.Model, toPrice(d.Pricing))
 			}
 		}
 	}
@@ -136,24 +135,19 @@ func (s *Server) recordUsage(r *reqRecord, outcome string, dur time.Duration) {
 	})
 }
 
-// settle is the usage and cost a request is charged. The budget guard's
-// settlement wins when there is one, so the ledger and the budget agree
-// to the cent (its usage includes tokenizer counts for cut streams);
-// otherwise the upstream's usage is priced from the config, at the price
-// of what served: the deployment's, else the alias that answered.
+// settle is the usage and cost a request is charged: its Result's
+// settlement. The budget guard settles when there is one (its usage
+// includes tokenizer counts for cut streams); otherwise the upstream's
+// usage is settled here, through the same pricing step the guard uses
+// (budget.Prices.SettleResult: the price of what served, the deployment's,
+// else the alias that answered; unpriced aliases are free), so the cost is
+// computed once and the ledger and the budget cannot disagree.
 func (u *usageLedger) settle(r *reqRecord) (router.Usage, float64) {
-	if m := r.ledgerMeta; m != nil && m.Settled {
-		use := m.Usage
-		use.Estimated = use.Estimated || m.Estimated
-		return use, m.CostUSD
+	m := &r.result
+	if !m.Settled {
+		u.prices.SettleResult(m, r.aliasServed(), r.usage)
 	}
-	alias := r.model
-	if r.aliasUsed != "" {
-		alias = r.aliasUsed
-	}
-	p, ok := u.prices.For(alias, r.provider, r.modelUsed)
-	if !ok {
-		return r.usage, 0 // unpriced aliases are free (budget.unpriced)
-	}
-	return r.usage, p.Cost(r.usage)
+	use := m.Usage
+	use.Estimated = use.Estimated || m.Estimated
+	return use, m.CostUSD
 }

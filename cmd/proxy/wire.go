@@ -81,13 +81,14 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 			return nil, err
 		}
 	}
-	rt, err := router.New(routerOptions(cfg, routes, met, cd))
+	prices := pricesOf(cfg) // the one price table: router, guard and ledger share it
+	rt, err := router.New(routerOptions(cfg, routes, met, cd, prices))
 	if err != nil {
 		return nil, err
 	}
 	// The usage database is no /ready check: the ledger queues and retries
 	// while it is down (usage_store.go), and requests do not wait for it.
-	usage, store, closeUsage, err := openUsage(cfg, log, reg)
+	usage, store, closeUsage, err := openUsage(cfg, log, reg, prices)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	}()
 	met.breaker.watch(rt.Deployments)
 	var mws []router.Middleware
-	guard, err := buildGuard(cfg, log, reg, rdb, store)
+	guard, err := buildGuard(cfg, log, reg, rdb, store, prices)
 	if err != nil {
 		return nil, err
 	}

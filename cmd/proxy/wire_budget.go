@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"llmproxy/budget"
-	"llmproxy/router"
 	"llmproxy/store/redis"
 )
 
@@ -58,12 +57,12 @@ func (c *Config) needsGuard() bool {
 // buildGuard turns the config's budgets, limits and prices into a guard,
 // sharing state through rdb when Redis is configured. It returns nil when
 // nothing needs guarding. spend is the usage ledger, from which counters
-// Redis lost, or a restarted process never had, are rebuilt.
-func buildGuard(cfg *Config, log *slog.Logger, reg prometheus.Registerer, rdb *redis.Client, spend budget.SpendSource) (*budget.Guard, error) {
+// Redis lost, or a restarted process never had, are rebuilt; prices is the
+// table (pricesOf) the router and the usage ledger share.
+func buildGuard(cfg *Config, log *slog.Logger, reg prometheus.Registerer, rdb *redis.Client, spend budget.SpendSource, prices *budget.Prices) (*budget.Guard, error) {
 	if !cfg.needsGuard() {
 		return nil, nil
 	}
-	prices := budget.NewPrices()
 	models := make(map[string]budget.ModelPolicy, len(cfg.Models))
 	for _, m := range cfg.Models {
 		mp := budget.ModelPolicy{ContextWindow: m.ContextWindow, MaxOutputTokens: m.MaxOutputTokens, RateLimit: rateSpec(m.RateLimit),
@@ -72,14 +71,12 @@ func buildGuard(cfg *Config, log *slog.Logger, reg prometheus.Registerer, rdb *r
 			Fallbacks:  append(slices.Clone(m.Fallbacks), m.ContextWindowFallbacks...)}
 		if m.Pricing != nil {
 			mp.Price, mp.Priced = toPrice(m.Pricing), true
-			prices.SetAlias(m.Name, mp.Price)
 		}
 		for _, d := range m.Deployments {
 			if d.Pricing == nil {
 				continue
 			}
 			p := toPrice(d.Pricing)
-			prices.SetDeployment(d.Provider, d.Model, p)
 			// Reserve the dearest: the deployment is picked after admission.
 			mp.Price.InputPerMTok = max(mp.Price.InputPerMTok, p.InputPerMTok)
 			mp.Price.OutputPerMTok = max(mp.Price.OutputPerMTok, p.OutputPerMTok)
@@ -137,12 +134,4 @@ func rateSpec(r *RateLimitConfig) *budget.RateSpec {
 // redisCheck is the /ready check for the shared Redis.
 func redisCheck(rdb *redis.Client) readyCheck {
 	return readyCheck{name: "redis", check: func(ctx context.Context) error { return rdb.Ping(ctx) }}
-}
-
-// setMetaHeaders sends what the guard decided (x-ratelimit-*, clamps,
-// downgrades, budget left); it runs for errors too, so a 429 carries them.
-func setMetaHeaders(set func(k, v string), m *router.Meta) {
-	for _, h := range m.Headers() {
-		set(h[0], h[1])
-	}
 }

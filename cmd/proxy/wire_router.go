@@ -34,18 +34,7 @@ func toTimeouts(t TimeoutsConfig) router.Timeouts {
 
 // routerOptions turns the router block, the price table and the teams'
 // allow-lists into router.Options. cd is nil for in-process cooldowns.
-func routerOptions(cfg *Config, routes []router.Route, met *metrics, cd *redis.Cooldowns) router.Options {
-	prices := budget.NewPrices()
-	for _, m := range cfg.Models {
-		if m.Pricing != nil {
-			prices.SetAlias(m.Name, toPrice(m.Pricing))
-		}
-		for _, d := range m.Deployments {
-			if d.Pricing != nil {
-				prices.SetDeployment(d.Provider, d.Model, toPrice(d.Pricing))
-			}
-		}
-	}
+func routerOptions(cfg *Config, routes []router.Route, met *metrics, cd *redis.Cooldowns, prices *budget.Prices) router.Options {
 	allowed := map[string]map[string]bool{}
 	for _, t := range cfg.Teams {
 		if len(t.Models) == 0 {
