@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -229,4 +230,53 @@ func parseTestConfig(t testing.TB, config string, env map[string]string) *Config
 		t.Fatalf("ParseConfig: %v", err)
 	}
 	return cfg
+}
+
+// errRecorder is a testing.TB that keeps Errorf's messages instead of
+// failing the test.
+type errRecorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *errRecorder) Helper() {}
+
+func (r *errRecorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// TestProxyCheckCatches: the cleanup's check fails a test on each thing it
+// guards (an ERROR line, a secret, a line that is not JSON, a reply
+// without x-request-id) and passes clean logs and declared errors.
+func TestProxyCheckCatches(t *testing.T) {
+	info := `{"level":"INFO","msg":"request","status":200}`
+	for _, tc := range []struct {
+		name         string
+		logs         string
+		missing      []string
+		expectErrors bool
+		want         string // "" for no error
+	}{
+		{"clean", info, nil, false, ""},
+		{"error line", `{"level":"ERROR","msg":"ledger write failed"}`, nil, false, "unexpected ERROR log line"},
+		{"declared error line", `{"level":"ERROR","msg":"ledger write failed"}`, nil, true, ""},
+		{"team key", `{"level":"INFO","msg":"auth","key":"` + teamKeyDefault + `"}`, nil, false, "logs contain the secret"},
+		{"provider key", `{"level":"WARN","err":"401 for ` + providerKey + `"}`, nil, false, "logs contain the secret"},
+		{"prompt text", `{"level":"DEBUG","text":"` + promptCanary + `"}`, nil, false, "logs contain the secret"},
+		{"not json", "panic: boom", nil, false, "log line is not JSON"},
+		{"no request id", info, []string{"POST /v1/chat/completions -> 502"}, false, "response has no x-request-id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &errRecorder{TB: t}
+			cfg := &Config{Teams: []TeamConfig{{APIKeys: []Secret{teamKeyDefault}}}, Providers: []ProviderConfig{{APIKey: providerKey}}}
+			p := &proxy{t: rec, logs: &syncBuffer{}, tr: &checkTransport{missing: tc.missing},
+				secrets: configSecrets(cfg), expectErrors: tc.expectErrors}
+			p.logs.Write([]byte(tc.logs + "\n"))
+			p.check()
+			got := strings.Join(rec.errs, "\n")
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Errorf("check() reported %q; want %q", got, tc.want)
+			}
+		})
+	}
 }
