@@ -100,30 +100,13 @@ func startBenchProxy(b *testing.B, chunks int) (url string, hc *http.Client) {
 	}
 	up.Start()
 	b.Cleanup(func() { b.ReportMetric(float64(dials.Load())/float64(max(b.N, 1)), "dials/op") })
+	b.Cleanup(up.Close) // after the proxy's cleanup (LIFO)
 	env := map[string]string{"FAKE_URL": up.URL, "DATA_DIR": b.TempDir()}
-	cfg, err := ParseConfig([]byte(benchConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		b.Fatalf("ParseConfig: %v", err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv, err := buildServer(cfg, log, prometheus.NewRegistry(), nil)
-	if err != nil {
-		b.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	tr := &http.Transport{Proxy: nil, MaxIdleConns: 256, MaxIdleConnsPerHost: 256, DisableCompression: true}
-	b.Cleanup(func() {
-		tr.CloseIdleConnections()
-		_ = srv.Shutdown(time.Second)
-		<-served
-		up.Close()
-	})
-	return "http://" + ln.Addr().String(), &http.Client{Transport: tr}
+	p := startProxy(b, parseTestConfig(b, benchConfig, env), withoutLogCapture(),
+		withTransport(func(tr *http.Transport) {
+			tr.Proxy, tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.DisableCompression = nil, 256, 256, true
+		}))
+	return p.url, p.hc
 }
 
 func benchPost(b *testing.B, hc *http.Client, url, body string) []byte {

@@ -3,18 +3,14 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The Anthropic end-to-end tests run the proxy in front of claudeFake, an
@@ -174,9 +170,8 @@ func serveClaude(w http.ResponseWriter, body []byte, rep claudeReply) {
 	ev(map[string]any{"type": "message_stop"})
 }
 
-// startClaudeE2E runs the proxy in front of a claudeFake, with the same
-// cleanup checks as startE2E (x-request-id, no secrets or prompt text in
-// the logs).
+// startClaudeE2E runs the proxy in front of a claudeFake, through
+// startProxy (its cleanup checks x-request-id, secrets and ERROR lines).
 func startClaudeE2E(t *testing.T) (*e2e, *claudeFake) {
 	t.Helper()
 	up := &claudeFake{}
@@ -184,37 +179,8 @@ func startClaudeE2E(t *testing.T) (*e2e, *claudeFake) {
 	up.srv = httptest.NewServer(http.HandlerFunc(up.serveHTTP))
 	t.Cleanup(up.srv.Close)
 	env := map[string]string{"ANTHROPIC_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
-	cfg, err := ParseConfig([]byte(claudeConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("ParseConfig: %v", err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := buildTestServer(t, cfg, logger, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	tr := &checkTransport{base: &http.Transport{}}
-	e := &e2e{t: t, srv: srv, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(),
-		logs: logs, tr: tr, hc: &http.Client{Transport: tr}}
-	t.Cleanup(func() {
-		_ = srv.Shutdown(time.Second)
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		tr.base.CloseIdleConnections()
-		for _, m := range tr.missingIDs() {
-			t.Errorf("%s: response has no x-request-id", m)
-		}
-		e.checkLogs()
-	})
-	return e, up
+	p := startProxy(t, parseTestConfig(t, claudeConfig, env), withDebugLogs())
+	return &e2e{proxy: p, t: t}, up
 }
 
 func claudeParams() openai.ChatCompletionNewParams {

@@ -3,15 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // vendorConfig routes chat-test and embed-test to one provider of type
@@ -42,44 +38,14 @@ teams:
 `
 
 // startVendorE2E runs the proxy in front of a fakeUpstream whose handler
-// the test sets, with provider type typ, and the same cleanup checks as
-// startE2E (x-request-id, no secrets or prompt text in the logs).
+// the test sets, with provider type typ, through startProxy.
 func startVendorE2E(t *testing.T, typ, chatModel, embedModel string) *e2e {
 	t.Helper()
 	up := newFakeUpstream(t)
 	env := map[string]string{"TYPE": typ, "FAKE_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault,
 		"CHAT_MODEL": chatModel, "EMBED_MODEL": embedModel}
-	cfg, err := ParseConfig([]byte(vendorConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("ParseConfig: %v", err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := buildTestServer(t, cfg, logger, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	tr := &checkTransport{base: &http.Transport{}}
-	e := &e2e{t: t, up: up, srv: srv, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(),
-		logs: logs, tr: tr, hc: &http.Client{Transport: tr}}
-	t.Cleanup(func() {
-		_ = srv.Shutdown(time.Second)
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		tr.base.CloseIdleConnections()
-		for _, m := range tr.missingIDs() {
-			t.Errorf("%s: response has no x-request-id", m)
-		}
-		e.checkLogs()
-	})
-	return e
+	p := startProxy(t, parseTestConfig(t, vendorConfig, env), withDebugLogs())
+	return &e2e{proxy: p, t: t, up: up}
 }
 
 const azureDeployment = "gpt4o-prod"

@@ -31,13 +31,12 @@ func TestE2EBudgetSurvivesRestart(t *testing.T) {
 		_, u := p.send(teamKeyLimited, "/v1/chat/completions", body, false)
 		spent += int64(u.prompt + u.completion)
 	}
-	if err := p.srv.Shutdown(5 * time.Second); err != nil {
+	if err := p.stop(5 * time.Second); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := <-p.served; err != nil {
-		t.Fatalf("Serve: %v", err)
+	if p.serveErr != nil {
+		t.Fatalf("Serve: %v", p.serveErr)
 	}
-	p.served <- nil // for the cleanup
 
 	// The new limit leaves 10 tokens: less than any prompt plus the 16
 	// completion tokens a request needs at least.

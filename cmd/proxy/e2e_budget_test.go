@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openai/openai-go/v3/option"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // budgetConfig prices gpt-test at $1 per million output tokens and
@@ -43,36 +40,10 @@ teams:
 func startBudgetE2E(t *testing.T) *e2e { t.Helper(); return startConfigE2E(t, budgetConfig) }
 
 // startConfigE2E is startE2E with conf, which may use ${FAKE_URL},
-// ${UPSTREAM_KEY} and ${TEAM_KEY}.
-func startConfigE2E(t *testing.T, conf string) *e2e {
+// ${UPSTREAM_KEY} and ${TEAM_KEY}, logging at Info.
+func startConfigE2E(t *testing.T, conf string, opts ...proxyOption) *e2e {
 	t.Helper()
-	up := newFakeUpstream(t)
-	env := map[string]string{"FAKE_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
-	cfg, err := ParseConfig([]byte(conf), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("ParseConfig: %v", err)
-	}
-	logs := &syncBuffer{}
-	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	tr := &checkTransport{base: &http.Transport{}}
-	e := &e2e{t: t, up: up, srv: srv, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(),
-		logs: logs, tr: tr, hc: &http.Client{Transport: tr}}
-	t.Cleanup(func() {
-		_ = srv.Shutdown(time.Second)
-		<-served
-		tr.base.CloseIdleConnections()
-		e.checkLogs()
-	})
-	return e
+	return startFakeE2E(t, conf, opts...)
 }
 
 // TestE2EBudgetCutsStream: a model that would stream 1,000 tokens against

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2EDatabaseUnreachableAtStart (issue 17 item 9): with database.url
@@ -19,7 +20,9 @@ func TestE2EDatabaseUnreachableAtStart(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // a port where nothing listens: connection refused
-	p := startUsageProxy(t, usageMasterKey, func(c *Config) {
+	// The ledger cannot write the request's row: it logs the drop at
+	// ERROR, and Shutdown reports it (checked below).
+	p := startUsageProxyOpts(t, usageMasterKey, []proxyOption{expectErrorLogs()}, func(c *Config) {
 		c.Database.URL = Secret("postgres://llmproxy:s3cret-db-pass@" + addr + "/ledger?sslmode=disable&connect_timeout=2")
 	})
 	body := `{"model":"demo-chat","messages":[{"role":"user","content":"Say hello."}]}`
@@ -39,6 +42,9 @@ func TestE2EDatabaseUnreachableAtStart(t *testing.T) {
 	if resp.StatusCode != 503 || json.Unmarshal(b, &e) != nil || e.Error == nil || e.Error.Type != "api_error" ||
 		!strings.Contains(e.Error.Message, "usage database is unavailable") || resp.Header.Get("X-Request-Id") == "" {
 		t.Errorf("/v1/usage with the database down = %d %s; want an OpenAI-shaped 503 with x-request-id", resp.StatusCode, b)
+	}
+	if err := p.stop(time.Second); err == nil || !strings.Contains(err.Error(), "records dropped") {
+		t.Errorf("Shutdown = %v; want the ledger's dropped-records error", err)
 	}
 	logs := p.logs.String()
 	if !strings.Contains(logs, "usage database unavailable at start") {

@@ -65,13 +65,11 @@ func TestE2EDrainCutsSlowStream(t *testing.T) {
 	}
 
 	began := time.Now()
-	var shutErr error
-	r.once.Do(func() { // instead of the cleanup's shutdown, which wants no error
-		shutErr = r.srv.Shutdown(time.Second)
-		if err := <-r.served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	// Stopped here, not by the cleanup, which would want no error.
+	shutErr := r.stop(time.Second)
+	if r.serveErr != nil {
+		t.Errorf("Serve: %v", r.serveErr)
+	}
 	took := time.Since(began)
 	if shutErr == nil {
 		t.Error("Shutdown = nil; want the drain's deadline error (a stream was cut)")

@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"llmproxy/budget"
 )
@@ -59,38 +56,7 @@ func startEmbedBudgetE2E(t *testing.T) *e2e {
 	if n := budget.NewCounter().Text("embed-priced", embedInput); n != 3 {
 		t.Fatalf("the tokenizer counts %q as %d tokens; the test needs the fake's 3", embedInput, n)
 	}
-	up := newFakeUpstream(t)
-	env := map[string]string{"FAKE_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
-	cfg, err := ParseConfig([]byte(embedBudgetConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("ParseConfig: %v", err)
-	}
-	logs := &syncBuffer{}
-	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	tr := &checkTransport{base: &http.Transport{}}
-	e := &e2e{t: t, up: up, srv: srv, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(),
-		logs: logs, tr: tr, hc: &http.Client{Transport: tr}}
-	t.Cleanup(func() {
-		_ = srv.Shutdown(time.Second)
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		tr.base.CloseIdleConnections()
-		for _, m := range tr.missingIDs() {
-			t.Errorf("%s: response has no x-request-id", m)
-		}
-		e.checkLogs()
-	})
-	return e
+	return startFakeE2E(t, embedBudgetConfig)
 }
 
 // embedResult is what the SDK saw of one embeddings call.

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The end-to-end tests run the real server on a loopback port in front of
@@ -92,80 +89,37 @@ teams:
     models: [demo-chat]
 `
 
-// e2e is one running proxy in front of one fake upstream.
+// e2e is one running proxy (started by startProxy) in front of one fake
+// upstream.
 type e2e struct {
-	t    *testing.T
-	up   *fakeUpstream
-	srv  *Server
-	url  string // http://127.0.0.1:port, no trailing slash
-	addr string
-	logs *syncBuffer
-	tr   *checkTransport
-	hc   *http.Client
+	*proxy
+	t  *testing.T
+	up *fakeUpstream
 }
 
 // startE2E starts a fake upstream and a proxy in front of it; both stop in
 // t.Cleanup, and the cleanup also checks the invariants every response and
-// log line must keep (x-request-id, no secrets, no prompt text).
-func startE2E(t *testing.T) *e2e {
+// log line must keep (startProxy: x-request-id, no secrets, no prompt
+// text, no ERROR line).
+func startE2E(t *testing.T, opts ...proxyOption) *e2e {
 	t.Helper()
-	return startE2EWith(t, e2eConfig)
+	return startE2EWith(t, e2eConfig, opts...)
 }
 
-// startE2EWith is startE2E with another config (e2eConfig, edited).
-func startE2EWith(t *testing.T, config string) *e2e {
+// startE2EWith is startE2E with another config (e2eConfig, edited), which
+// may use ${FAKE_URL}, ${UPSTREAM_KEY} and ${TEAM_KEY}; it logs at Debug.
+func startE2EWith(t *testing.T, config string, opts ...proxyOption) *e2e {
+	t.Helper()
+	return startFakeE2E(t, config, append([]proxyOption{withDebugLogs()}, opts...)...)
+}
+
+// startFakeE2E starts a fake upstream and the proxy with config in front
+// of it, through startProxy.
+func startFakeE2E(t *testing.T, config string, opts ...proxyOption) *e2e {
 	t.Helper()
 	up := newFakeUpstream(t)
 	env := map[string]string{"FAKE_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
-	cfg, err := ParseConfig([]byte(config), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("ParseConfig: %v", err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := buildTestServer(t, cfg, logger, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
-	tr := &checkTransport{base: &http.Transport{}}
-	e := &e2e{t: t, up: up, srv: srv, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(),
-		logs: logs, tr: tr, hc: &http.Client{Transport: tr}}
-	t.Cleanup(func() {
-		_ = srv.Shutdown(time.Second) // a test may have shut it down already
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		tr.base.CloseIdleConnections()
-		for _, m := range tr.missingIDs() {
-			t.Errorf("%s: response has no x-request-id", m)
-		}
-		e.checkLogs()
-	})
-	return e
-}
-
-// checkLogs fails the test if a log line holds a secret or prompt or
-// completion text, or is not JSON.
-func (e *e2e) checkLogs() {
-	e.t.Helper()
-	out := e.logs.String()
-	for _, secret := range []string{providerKey, teamKeyDefault, teamKeyLimited, promptCanary, completionCanary} {
-		if strings.Contains(out, secret) {
-			e.t.Errorf("logs contain %q:\n%s", secret, grepLines(out, secret))
-		}
-	}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line != "" && !json.Valid([]byte(line)) {
-			e.t.Errorf("log line is not JSON: %s", line)
-		}
-	}
+	return &e2e{proxy: startProxy(t, parseTestConfig(t, config, env), opts...), t: t, up: up}
 }
 
 // client is an SDK client for the proxy with the default team's key.
@@ -231,6 +185,7 @@ func chatParams(model string) openai.ChatCompletionNewParams {
 // keeps the last request sent to each path.
 type checkTransport struct {
 	base    *http.Transport
+	noCopy  bool // keep no request copies (benchmarks)
 	mu      sync.Mutex
 	missing []string
 	sent    map[string]sentRequest
@@ -242,6 +197,9 @@ type sentRequest struct {
 }
 
 func (c *checkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c.noCopy {
+		return c.checkID(req)
+	}
 	var body []byte
 	if req.Body != nil {
 		body, _ = io.ReadAll(req.Body)
@@ -254,6 +212,11 @@ func (c *checkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c.sent[req.URL.Path] = sentRequest{header: req.Header.Clone(), body: body}
 	c.mu.Unlock()
+	return c.checkID(req)
+}
+
+// checkID sends req and notes a response without x-request-id.
+func (c *checkTransport) checkID(req *http.Request) (*http.Response, error) {
 	resp, err := c.base.RoundTrip(req)
 	if err == nil && resp.Header.Get("X-Request-Id") == "" {
 		c.mu.Lock()
@@ -408,14 +371,4 @@ func withTimeout(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// buildTestServer is buildServer with the SQLite ledger in a temp dir, so
-// tests never write under the source tree.
-func buildTestServer(t testing.TB, cfg *Config, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
-	t.Helper()
-	if cfg.Server.DataDir == "" || cfg.Server.DataDir == "./data" {
-		cfg.Server.DataDir = t.TempDir()
-	}
-	return buildServer(cfg, log, reg, nil)
 }

@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,7 +25,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -191,19 +188,17 @@ func (s *sharedStores) ledger(t *testing.T) []ledgerRow {
 	return out
 }
 
-// replica is one running proxy.
+// replica is one running proxy, started by startProxy.
 type replica struct {
-	name   string
-	srv    *Server
-	url    string
-	hc     *http.Client
-	logs   *syncBuffer
-	served chan error
-	once   sync.Once
+	*proxy
+	name string
 }
 
 // startReplicas starts n replicas of replicaConfig in front of the fakes
-// a and b (b may be nil), sharing st; edit may change each config.
+// a and b (b may be nil), sharing st; edit may change each config. Each
+// goes through startProxy, whose cleanup drains it (5 s) and fails the
+// test on a Serve or Shutdown error, an ERROR log line, a secret in the
+// logs or a response without x-request-id.
 func startReplicas(t *testing.T, st *sharedStores, n int, a, b *fakeUpstream, edit func(*Config)) []*replica {
 	t.Helper()
 	bURL := "http://127.0.0.1:9"
@@ -214,48 +209,26 @@ func startReplicas(t *testing.T, st *sharedStores, n int, a, b *fakeUpstream, ed
 	for i := range reps {
 		env := map[string]string{"FAKE_A": a.srv.URL, "FAKE_B": bURL, "REPLICA": fmt.Sprint(i + 1),
 			"REDIS_URL": st.redisURL, "REDIS_PREFIX": st.prefix, "DATABASE_URL": st.dbURL}
-		cfg, err := ParseConfig([]byte(replicaConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-		if err != nil {
-			t.Fatalf("ParseConfig: %v", err)
-		}
+		cfg := parseTestConfig(t, replicaConfig, env)
 		if edit != nil {
 			edit(cfg)
 		}
-		r := &replica{name: env["REPLICA"], logs: &syncBuffer{}, served: make(chan error, 1),
-			hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
-		r.srv, err = buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(r.logs, nil)), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatalf("replica %s: buildServer: %v", r.name, err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.url = "http://" + ln.Addr().String()
-		go func() { r.served <- r.srv.Serve(ln) }()
-		t.Cleanup(func() { r.shutdown(t) })
-		reps[i] = r
+		p := startProxy(t, cfg, withDrain(5*time.Second),
+			withTransport(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = 128 }))
+		reps[i] = &replica{proxy: p, name: env["REPLICA"]}
 	}
 	return reps
 }
 
-// shutdown drains the replica (once) and fails the test on a Serve or
-// Shutdown error or an Error log line.
+// shutdown drains the replica (once, 5 s) and fails the test on a
+// Shutdown or Serve error; the cleanup checks its logs.
 func (r *replica) shutdown(t *testing.T) {
-	r.once.Do(func() {
-		if err := r.srv.Shutdown(5 * time.Second); err != nil {
-			t.Errorf("replica %s: Shutdown: %v", r.name, err)
-		}
-		if err := <-r.served; err != nil {
-			t.Errorf("replica %s: Serve: %v", r.name, err)
-		}
-		r.hc.CloseIdleConnections()
-		for _, line := range strings.Split(r.logs.String(), "\n") {
-			if strings.Contains(line, `"level":"ERROR"`) {
-				t.Errorf("replica %s logged an error: %s", r.name, line)
-			}
-		}
-	})
+	if err := r.stop(5 * time.Second); err != nil {
+		t.Errorf("replica %s: Shutdown: %v", r.name, err)
+	}
+	if r.serveErr != nil {
+		t.Errorf("replica %s: Serve: %v", r.name, r.serveErr)
+	}
 }
 
 // shutdownAll drains every replica at once, as a rolling stop would.

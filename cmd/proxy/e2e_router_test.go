@@ -5,16 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The router's end-to-end tests: a proxy in front of two fake upstreams
@@ -48,48 +44,27 @@ teams:
 `
 
 type routerE2E struct {
+	*proxy
 	a, b *fakeUpstream
-	srv  *Server
-	url  string
-	hc   *http.Client
-	reg  *prometheus.Registry
 }
 
-func startRouterE2E(t *testing.T, strategy string) *routerE2E {
+func startRouterE2E(t *testing.T, strategy string, opts ...proxyOption) *routerE2E {
 	t.Helper()
 	a, b := newFakeUpstream(t), newFakeUpstream(t)
-	e := startRouterProxy(t, fmt.Sprintf(routerConfig, strategy), map[string]string{"A_URL": a.srv.URL, "B_URL": b.srv.URL}, io.Discard)
+	e := startRouterProxy(t, fmt.Sprintf(routerConfig, strategy), map[string]string{"A_URL": a.srv.URL, "B_URL": b.srv.URL}, io.Discard, opts...)
 	e.a, e.b = a, b
 	return e
 }
 
 // startRouterProxy starts a proxy with config text (its ${NAME}s taken
-// from env), logging to logs; a and b are left for the caller to set.
-func startRouterProxy(t *testing.T, config string, env map[string]string, logs io.Writer) *routerE2E {
+// from env) through startProxy, also logging to logs; a and b are left
+// for the caller to set.
+func startRouterProxy(t *testing.T, config string, env map[string]string, logs io.Writer, opts ...proxyOption) *routerE2E {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(config), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("ParseConfig: %v", err)
+	if logs != io.Discard {
+		opts = append([]proxyOption{withLogTee(logs)}, opts...)
 	}
-	reg := prometheus.NewRegistry()
-	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)), reg)
-	if err != nil {
-		t.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	tr := &http.Transport{}
-	e := &routerE2E{srv: srv, url: "http://" + ln.Addr().String(), hc: &http.Client{Transport: tr}, reg: reg}
-	t.Cleanup(func() {
-		_ = srv.Shutdown(time.Second)
-		<-served
-		tr.CloseIdleConnections()
-	})
-	return e
+	return &routerE2E{proxy: startProxy(t, parseTestConfig(t, config, env), opts...)}
 }
 
 // chat sends one request and returns the status, headers and body.

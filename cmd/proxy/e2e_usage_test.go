@@ -4,16 +4,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"llmproxy/store/sqlite"
 )
@@ -23,8 +18,7 @@ const usageMasterKey = "mk-usage-test-7c1e"
 // usageProxy is a proxy whose ledger is a SQLite file in its own temp dir.
 type usageProxy struct {
 	*e2e
-	dir    string
-	served chan error
+	dir string
 }
 
 // startUsageProxy runs the e2e config with data_dir in a temp dir, the
@@ -32,11 +26,14 @@ type usageProxy struct {
 // the config further.
 func startUsageProxy(t *testing.T, master string, edit ...func(*Config)) *usageProxy {
 	t.Helper()
+	return startUsageProxyOpts(t, master, nil, edit...)
+}
+
+// startUsageProxyOpts is startUsageProxy with startProxy's options.
+func startUsageProxyOpts(t *testing.T, master string, opts []proxyOption, edit ...func(*Config)) *usageProxy {
+	t.Helper()
 	env := map[string]string{"FAKE_URL": "http://127.0.0.1:9", "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
-	cfg, err := ParseConfig([]byte(e2eConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("ParseConfig: %v", err)
-	}
+	cfg := parseTestConfig(t, e2eConfig, env)
 	dir := t.TempDir()
 	cfg.Server.DataDir, cfg.Server.MasterKey = dir, Secret(master)
 	for i := range cfg.Models {
@@ -47,28 +44,7 @@ func startUsageProxy(t *testing.T, master string, edit ...func(*Config)) *usageP
 	for _, f := range edit {
 		f(cfg)
 	}
-	logs := &syncBuffer{}
-	srv, err := buildTestServer(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	p := &usageProxy{dir: dir, served: make(chan error, 1)}
-	go func() { p.served <- srv.Serve(ln) }()
-	tr := &checkTransport{base: &http.Transport{}}
-	p.e2e = &e2e{t: t, srv: srv, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), logs: logs, tr: tr, hc: &http.Client{Transport: tr}}
-	t.Cleanup(func() {
-		_ = srv.Shutdown(time.Second)
-		<-p.served
-		tr.base.CloseIdleConnections()
-		if strings.Contains(logs.String(), usageMasterKey) {
-			t.Errorf("logs contain the master key")
-		}
-	})
-	return p
+	return &usageProxy{e2e: &e2e{proxy: startProxy(t, cfg, append([]proxyOption{withSecrets(usageMasterKey)}, opts...)...), t: t}, dir: dir}
 }
 
 // sentUsage is what the proxy told the client about one request.
@@ -181,13 +157,12 @@ func TestE2EUsageLedgerSurvivesRestart(t *testing.T) {
 	for i := range 4 {
 		add("default", teamKeyDefault, "demo-chat", routeChat, "/v1/chat/completions", chat(i < 2), i < 2)
 	}
-	if err := p.srv.Shutdown(5 * time.Second); err != nil {
+	if err := p.stop(5 * time.Second); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := <-p.served; err != nil {
-		t.Fatalf("Serve: %v", err)
+	if p.serveErr != nil {
+		t.Fatalf("Serve: %v", p.serveErr)
 	}
-	p.served <- nil // for the cleanup
 	checkLedgerFile(t, filepath.Join(p.dir, sqlite.FileName), want)
 }
 

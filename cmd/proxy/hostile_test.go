@@ -74,6 +74,11 @@ func readReply(t *testing.T, c net.Conn, d time.Duration) (resp *http.Response, 
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
+	// startProxy checks its clients' replies; this one came over a raw
+	// connection, so check it here.
+	if resp.Header.Get("X-Request-Id") == "" {
+		t.Errorf("%d reply on a raw connection has no x-request-id: %s", resp.StatusCode, body)
+	}
 	return resp, body, br
 }
 

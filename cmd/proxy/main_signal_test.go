@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -10,55 +9,35 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // signalProxy is a proxy run by serveUntilSignal with a signal channel the
 // test writes to, as main's signal.Notify would.
 type signalProxy struct {
-	url  string
+	*proxy
 	sigs chan os.Signal
 	done chan error
-	logs *syncBuffer
-	hc   *http.Client
 }
 
 func startSignalProxy(t *testing.T, o stopOptions) *signalProxy {
 	t.Helper()
 	up := newFakeUpstream(t)
 	env := map[string]string{"FAKE_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
-	cfg, err := ParseConfig([]byte(e2eConfig), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("ParseConfig: %v", err)
+	sp := &signalProxy{sigs: make(chan os.Signal, 1), done: make(chan error, 1)}
+	serve := func(srv *Server, ln net.Listener) error {
+		err := serveUntilSignal(srv, ln, o, sp.sigs, srv.log)
+		sp.done <- err
+		return err
 	}
-	p := &signalProxy{sigs: make(chan os.Signal, 1), done: make(chan error, 1), logs: &syncBuffer{},
+	sp.proxy = startProxy(t, parseTestConfig(t, e2eConfig, env), withServe(serve),
 		// A new connection per request: a request during the delay must
 		// find the port still open, not reuse an old connection.
-		hc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}}
-	log := slog.New(slog.NewJSONHandler(p.logs, nil))
-	srv, err := buildTestServer(t, cfg, log, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatalf("buildServer: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.url = "http://" + ln.Addr().String()
-	go func() { p.done <- serveUntilSignal(srv, ln, o, p.sigs, log) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.sigs <- syscall.SIGINT
-			<-p.done
-		}
-	})
-	if !eventually(5*time.Second, func() bool { return p.status(t, "GET", "/ready", "") == 200 }) {
+		withTransport(func(tr *http.Transport) { tr.DisableKeepAlives = true }),
+		withClientTimeout(10*time.Second))
+	if !eventually(5*time.Second, func() bool { return sp.status(t, "GET", "/ready", "") == 200 }) {
 		t.Fatal("/ready never turned 200")
 	}
-	return p
+	return sp
 }
 
 // status sends one request on a new connection; 0 means it was refused.
