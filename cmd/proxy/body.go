@@ -253,21 +253,28 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// lingerFor bounds how long a refused request's unread body is read and
+// discarded before the reply goes out (see closeUnread).
+const lingerFor = 500 * time.Millisecond
+
 // closeUnread runs after every request: a body the handler did not read
 // to its end (a refused request) is still on the wire, where fasthttp
-// would parse it as the next request. What is already buffered is
-// discarded without waiting; if more is due, the connection is closed.
-func closeUnread(c *fiber.Ctx) {
+// would parse it as the next request. It is read and discarded — no
+// memory, at most lingerFor and about twice max_body_bytes — before the
+// reply goes out: closing a socket with unread bytes makes the kernel
+// send a reset, and a client still uploading (every SDK does) would lose
+// the 413 or 401 and see a connection error, which the SDKs retry. A
+// client that stalls or sends more than that gets the reply after
+// lingerFor and the connection is closed.
+func (s *Server) closeUnread(c *fiber.Ctx) {
 	stream := c.Request().BodyStream()
 	if stream == nil {
 		return
 	}
 	if conn := c.Context().Conn(); conn != nil && c.Request().Header.ContentLength() != 0 {
-		// A deadline in the past: buffered bytes are read, the network is not.
-		_ = conn.SetReadDeadline(time.Unix(1, 0))
+		_ = conn.SetReadDeadline(time.Now().Add(lingerFor))
 	}
-	// Past 64 KiB it was not all buffered anyway.
-	if _, err := io.CopyN(io.Discard, stream, 64<<10); err != io.EOF {
+	if _, err := io.CopyN(io.Discard, stream, 2*int64(s.maxBody)+64<<10); err != io.EOF {
 		c.Context().SetConnectionClose()
 	}
 	c.Request().CloseBodyStream()

@@ -174,7 +174,7 @@ func printable(s string) bool {
 func (s *Server) withRequestID(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderXRequestID, s.requestID(c))
 	err := c.Next()
-	closeUnread(c)
+	s.closeUnread(c)
 	return err
 }
 
