@@ -25,6 +25,13 @@ type Meta struct {
 	// sent.
 	RateLimit RateLimitInfo
 
+	// Conversation is the stored conversation the request used
+	// (x-llmproxy-conversation), set by memory.
+	Conversation string
+	// MemoryDropped is how many of the oldest turns memory left out to fit
+	// the context (x-llmproxy-memory-dropped).
+	MemoryDropped int
+
 	// Set in the stream's Close, before the HTTP layer's access record.
 
 	// Usage is the settled usage: the upstream's report, or the

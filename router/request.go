@@ -60,6 +60,9 @@ type ChatRequest struct {
 	// the access record); nil until one sets it. Copies of the request
 	// share it.
 	Meta *Meta
+	// Conversation is the x-llmproxy-conversation header: the stored
+	// conversation (memory) the request continues, "new", or "".
+	Conversation string
 }
 
 // MaxChoices is the largest "n" accepted, OpenAI's limit.
