@@ -92,6 +92,12 @@ type Lists interface {
 	// ListMessages lists a conversation's messages by Seq; ErrNotFound
 	// when the conversation is unknown or another team's.
 	ListMessages(ctx context.Context, team, id string, p Page) ([]Message, error)
+}
+
+// Items reads and deletes single conversation items.
+type Items interface {
+	// GetMessage returns one message, or ErrNotFound.
+	GetMessage(ctx context.Context, team, id, msgID string) (*Message, error)
 	// DeleteMessage deletes one message, or ErrNotFound.
 	DeleteMessage(ctx context.Context, team, id, msgID string) error
 }
@@ -110,5 +116,6 @@ type Store interface {
 	History
 	Conversations
 	Lists
+	Items
 	Sweeper
 }

@@ -252,3 +252,20 @@ func orEmpty(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+// GetMessage implements memory.Items.
+func (d *DB) GetMessage(ctx context.Context, team, id, msgID string) (*memory.Message, error) {
+	rows, err := d.pool.Query(ctx, `SELECT `+msgColumns+` FROM messages WHERE id = $1 AND conversation_id =
+		(SELECT id FROM conversations WHERE id = $2 AND team = $3)`, msgID, id, team)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get message: %w", err)
+	}
+	ms, err := scanMessages(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, memory.ErrNotFound
+	}
+	return &ms[0], nil
+}

@@ -264,3 +264,20 @@ func orEmpty(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+// GetMessage implements memory.Items.
+func (d *DB) GetMessage(ctx context.Context, team, id, msgID string) (*memory.Message, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+msgColumns+` FROM messages WHERE id = ? AND conversation_id =
+		(SELECT id FROM conversations WHERE id = ? AND team = ?)`, msgID, id, team)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get message: %w", err)
+	}
+	ms, err := scanMessages(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, memory.ErrNotFound
+	}
+	return &ms[0], nil
+}
