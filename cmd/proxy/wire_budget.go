@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -144,5 +145,11 @@ func redisCheck(rdb *redis.Client) readyCheck {
 func setMetaHeaders(set func(k, v string), m *router.Meta) {
 	for _, h := range m.Headers() {
 		set(h[0], h[1])
+	}
+	if m != nil && m.Conversation != "" {
+		set(headerConversation, m.Conversation)
+	}
+	if m != nil && m.MemoryDropped > 0 {
+		set("x-llmproxy-memory-dropped", strconv.Itoa(m.MemoryDropped))
 	}
 }
