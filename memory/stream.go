@@ -27,16 +27,21 @@ type turnStream struct {
 	done       bool
 }
 
-// Next relays a chunk. On the first io.EOF, the reply is complete and the
-// turn is saved before the EOF is returned: a streamed reply's [DONE] (and
-// a plain reply's body) reaches the client only after the turn is stored,
-// so a client that sends its next turn at once finds this one. A failed or
-// cancelled reply never reaches io.EOF and saves nothing, so the client can
-// retry.
+// Next relays a chunk. The reply is complete at the first io.EOF, or at a
+// whole (non-streamed) completion, which router.Collect reads no further
+// than; the turn is saved before that is returned, so a streamed reply's
+// [DONE] (and a plain reply's body) reaches the client only after the turn
+// is stored, and a client that sends its next turn at once finds this
+// one. A failed or cancelled reply never gets there and saves nothing, so
+// the client can retry.
 func (t *turnStream) Next() (*router.Chunk, error) {
 	c, err := t.inner.Next()
 	if err == nil {
 		t.reply.add(c)
+		if c != nil && c.Whole && !t.done {
+			t.done = true
+			t.save()
+		}
 		return c, nil
 	}
 	if err == io.EOF && !t.done {
