@@ -184,3 +184,27 @@ func TestConversationsAPI(t *testing.T) {
 		t.Errorf("GET after delete = %d; want 404", resp.StatusCode)
 	}
 }
+
+// TestMemoryE2EStreamAndFailure: a streamed reply is stored assembled, and
+// a failed upstream reply stores nothing (the client may retry).
+func TestMemoryE2EStreamAndFailure(t *testing.T) {
+	e := startE2E(t)
+	hdr := map[string]string{"Authorization": "Bearer " + teamKeyDefault, headerConversation: "new"}
+	resp, body := e.do("POST", "/v1/chat/completions", `{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]}`, hdr)
+	conv := resp.Header.Get(headerConversation)
+	if resp.StatusCode != 200 || !strings.HasPrefix(conv, "conv_") || !strings.Contains(string(body), "[DONE]") {
+		t.Fatalf("stream = %d %s, conversation %q", resp.StatusCode, body, conv)
+	}
+	_, items := e.do("GET", "/v1/conversations/"+conv+"/items?order=asc", "", authHeader(teamKeyDefault))
+	if !strings.Contains(string(items), `"text":"Hello there, `+completionCanary+`!"`) {
+		t.Errorf("items = %s; want the streamed reply assembled", items)
+	}
+	e.up.handle(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		writeUpstreamError(w, http.StatusInternalServerError, `{"error":{"message":"boom","type":"server_error","param":null,"code":null}}`)
+	})
+	hdr[headerConversation] = conv
+	if resp, body = e.do("POST", "/v1/chat/completions", `{"model":"gpt-test","messages":[{"role":"user","content":"again"}]}`, hdr); resp.StatusCode < 500 {
+		t.Fatalf("failed upstream = %d %s; want a 5xx", resp.StatusCode, body)
+	}
+	checkItems(t, e, conv, 2)
+}
