@@ -65,3 +65,10 @@ func memorySchema(t *testing.T) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// TestMemoryRetentionE2EPostgres runs the river retention job on
+// PostgreSQL.
+func TestMemoryRetentionE2EPostgres(t *testing.T) {
+	dbURL := memorySchema(t)
+	runRetentionE2E(t, memoryConfig("", "\ndatabase:\n  url: \""+dbURL+"\"\nmemory: {retention: 400ms, cleanup_every: 100ms}\n"))
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -207,4 +208,42 @@ func TestMemoryE2EStreamAndFailure(t *testing.T) {
 		t.Fatalf("failed upstream = %d %s; want a 5xx", resp.StatusCode, body)
 	}
 	checkItems(t, e, conv, 2)
+}
+
+// TestMemoryRetentionE2E runs the retention job on river with a short
+// period: the idle conversation goes (404), the one in use stays.
+func TestMemoryRetentionE2E(t *testing.T) {
+	runRetentionE2E(t, memoryConfig("", "\nmemory: {retention: 400ms, cleanup_every: 100ms}\n"))
+}
+
+func runRetentionE2E(t *testing.T, config string) {
+	e := startE2EWith(t, config)
+	key := authHeader(teamKeyDefault)
+	ids := make([]string, 2)
+	for i := range ids {
+		resp, body := e.do("POST", "/v1/conversations", `{}`, key)
+		var c struct{ ID string }
+		if resp.StatusCode != 200 || json.Unmarshal(body, &c) != nil {
+			t.Fatalf("create = %d %s", resp.StatusCode, body)
+		}
+		ids[i] = c.ID
+	}
+	idle, active := ids[0], ids[1]
+	gone := eventually(10*time.Second, func() bool {
+		// Each poll is a turn on the active one, which keeps it fresh.
+		if resp, body := e.do("POST", "/v1/conversations/"+active+"/items", `{"items":[{"role":"user","content":"still here"}]}`, key); resp.StatusCode != 200 {
+			t.Fatalf("add item = %d %s", resp.StatusCode, body)
+		}
+		resp, _ := e.do("GET", "/v1/conversations/"+idle, "", key)
+		return resp.StatusCode == 404
+	})
+	if !gone {
+		t.Fatalf("idle conversation still there after 10s; logs:\n%s", e.logs.String())
+	}
+	if resp, body := e.do("GET", "/v1/conversations/"+active, "", key); resp.StatusCode != 200 {
+		t.Errorf("active conversation = %d %s; want kept", resp.StatusCode, body)
+	}
+	if !strings.Contains(e.logs.String(), `"memory retention sweep"`) {
+		t.Errorf("no retention log line")
+	}
 }
