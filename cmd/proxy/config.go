@@ -321,8 +321,9 @@ type DatabaseConfig struct {
 // "conversation": an id, or "new") gets the stored history in front of its
 // messages, and its turn is saved once the reply completed.
 type MemoryConfig struct {
-	// Retention deletes a conversation not updated for this long. Default
-	// "720h" (30 days).
+	// Retention deletes a conversation not updated for this long, in a
+	// periodic river job (its tables live in the PostgreSQL database, or in
+	// river.db under server.data_dir with SQLite). Default "720h" (30 days).
 	Retention Duration `yaml:"retention"`
 	// CleanupEvery is how often the retention sweep runs. Default "1h".
 	CleanupEvery Duration `yaml:"cleanup_every"`
