@@ -7,8 +7,9 @@
 // completed. Requests without a conversation pass through after one
 // header check and one scan of the body's top-level keys.
 //
-// The package also holds the logic of OpenAI's Conversations API (api.go;
-// cmd/proxy serves it over HTTP) and the retention sweep (retention.go).
+// The package also holds the logic of OpenAI's Conversations API (api.go,
+// items.go; cmd/proxy serves it over HTTP) and the retention sweep
+// (retention.go), run as a river periodic job (job.go).
 // Storage is behind the Store interface, satisfied by store/sqlite and
 // store/postgres.
 package memory
