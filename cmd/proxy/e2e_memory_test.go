@@ -247,3 +247,26 @@ func runRetentionE2E(t *testing.T, config string) {
 		t.Errorf("no retention log line")
 	}
 }
+
+// TestMemoryBudgetCountsHistory: memory runs before the budget guard, so
+// admission counts the history it adds. A short request fits the team's
+// token budget on its own and not with a long stored conversation.
+func TestMemoryBudgetCountsHistory(t *testing.T) {
+	e := startE2EWith(t, memoryConfig("", "  - name: tight\n    api_keys: [sk-tight]\n    budget: {tokens: 600, period: day}\n"))
+	key := authHeader("sk-tight")
+	long := strings.Repeat("lorem ", 1000)
+	resp, body := e.do("POST", "/v1/conversations", `{"items":[{"role":"user","content":"`+long+`"}]}`, key)
+	var c struct{ ID string }
+	if resp.StatusCode != 200 || json.Unmarshal(body, &c) != nil {
+		t.Fatalf("create = %d %s", resp.StatusCode, body)
+	}
+	chat := `{"model":"gpt-test","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
+	hdr := map[string]string{"Authorization": "Bearer sk-tight", headerConversation: c.ID}
+	resp, body = e.do("POST", "/v1/chat/completions", chat, hdr)
+	if _, typ, _ := errorShape(t, body); resp.StatusCode != 429 || typ != "insufficient_quota" {
+		t.Errorf("with 1000 tokens of history = %d %s; want 429 insufficient_quota", resp.StatusCode, body)
+	}
+	if resp, body = e.do("POST", "/v1/chat/completions", chat, key); resp.StatusCode != 200 {
+		t.Errorf("without the conversation = %d %s; want 200", resp.StatusCode, body)
+	}
+}
