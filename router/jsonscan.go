@@ -330,3 +330,37 @@ func SkipSpace(b []byte, i int) int { return skipSpace(b, i) }
 // SkipValue returns the index just past the JSON value starting at b[i], or
 // -1 when the input ends first. b must be valid JSON from i on.
 func SkipValue(b []byte, i int) int { return skipValue(b, i) }
+
+// DeleteField returns the JSON object body without its top-level member
+// key (every one, should it repeat), or body itself when there is none.
+// The other members' values keep their bytes; the object is written
+// compactly around them. body must be a valid JSON object.
+func DeleteField(body []byte, key string) []byte {
+	fields, ok := topLevel(body)
+	if !ok {
+		return body
+	}
+	found := false
+	for _, f := range fields {
+		found = found || f.key == key
+	}
+	if !found {
+		return body
+	}
+	out := make([]byte, 0, len(body))
+	out = append(out, '{')
+	n := 0
+	for _, f := range fields {
+		if f.key == key {
+			continue
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		out = appendJSONString(out, f.key)
+		out = append(out, ':')
+		out = append(out, body[f.start:f.end]...)
+	}
+	return append(out, '}')
+}

@@ -175,3 +175,19 @@ func FuzzSetField(f *testing.F) {
 func trimJSONSpace(b []byte) []byte {
 	return bytes.Trim(b, " \t\r\n")
 }
+
+func TestDeleteField(t *testing.T) {
+	for _, tc := range []struct{ name, in, key, want string }{
+		{"first", `{"conversation":"c","model":"m"}`, "conversation", `{"model":"m"}`},
+		{"last", `{"model":"m", "conversation" : {"id":"c"}}`, "conversation", `{"model":"m"}`},
+		{"only", `{"conversation":"c"}`, "conversation", `{}`},
+		{"absent", `{"model": "m"}`, "conversation", `{"model": "m"}`},
+		{"escaped key", `{"conv\u0065rsation":"c","n":1}`, "conversation", `{"n":1}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(DeleteField([]byte(tc.in), tc.key)); got != tc.want {
+				t.Errorf("DeleteField(%s) = %s; want %s", tc.in, got, tc.want)
+			}
+		})
+	}
+}

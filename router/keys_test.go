@@ -109,3 +109,13 @@ func FuzzCheckKeys(f *testing.F) {
 		}
 	})
 }
+
+// TestConversationKeyVariant: memory reads "conversation" and removes it;
+// a case variant would pass it by and reach a lenient upstream.
+func TestConversationKeyVariant(t *testing.T) {
+	_, err := ParseChatRequest([]byte(`{"model":"m","messages":[],"Conversation":"conv_x"}`))
+	var e *Error
+	if !errors.As(err, &e) || e.Param != "Conversation" {
+		t.Errorf("ParseChatRequest = %v; want a 400 naming Conversation", err)
+	}
+}

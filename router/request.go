@@ -64,6 +64,9 @@ type ChatRequest struct {
 	// Stages fill it; they never report by changing the request's other
 	// fields. Copies of the request share it.
 	Result *Result
+	// Conversation is the x-llmproxy-conversation header: the stored
+	// conversation (memory) the request continues, "new", or "".
+	Conversation string
 }
 
 // MaxChoices is the largest "n" accepted, OpenAI's limit.

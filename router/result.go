@@ -65,6 +65,15 @@ type Result struct {
 	// Settled is true once CostUSD is final.
 	Settled bool
 
+	// Set by memory.
+
+	// Conversation is the stored conversation the request used
+	// (x-llmproxy-conversation).
+	Conversation string
+	// MemoryDropped is how many of the oldest turns memory left out to fit
+	// the context (x-llmproxy-memory-dropped).
+	MemoryDropped int
+
 	// Set on a dry run (ChatRequest.DryRun) only.
 
 	// Candidates are the router's ordered candidates, as Explain returns

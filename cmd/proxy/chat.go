@@ -39,6 +39,7 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 	if req.TimeoutCap, err = timeoutHeader(c.Get(headerTimeout)); err != nil {
 		return err
 	}
+	req.Conversation = c.Get(headerConversation)
 	ctx, cancel := s.requestContext(c, k)
 	req.Result = &rec.result
 	st, err := s.chat.Serve(ctx, req)

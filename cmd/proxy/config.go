@@ -38,6 +38,9 @@ type Config struct {
 	Database DatabaseConfig `yaml:"database"`
 	// Budget holds settings that apply to every team's budget.
 	Budget BudgetConfig `yaml:"budget"`
+	// Memory stores conversations on the server (x-llmproxy-conversation),
+	// in the database above.
+	Memory MemoryConfig `yaml:"memory"`
 
 	// doc is the expanded YAML tree this Config was decoded from; Validate
 	// reads line:column positions from it. Nil for a Config built in Go.
@@ -326,6 +329,24 @@ type DatabaseConfig struct {
 	// a schema of their own, create the schema and add
 	// ?search_path=<schema> to the URL.
 	URL Secret `yaml:"url"`
+}
+
+// MemoryConfig sets conversation memory. A request that names a
+// conversation (header x-llmproxy-conversation or body field
+// "conversation": an id, or "new") gets the stored history in front of its
+// messages, and its turn is saved once the reply completed.
+type MemoryConfig struct {
+	// Retention deletes a conversation not updated for this long, in a
+	// periodic river job (its tables live in the PostgreSQL database, or in
+	// river.db under server.data_dir with SQLite). Default "720h" (30 days).
+	Retention Duration `yaml:"retention"`
+	// CleanupEvery is how often the retention sweep runs. Default "1h".
+	CleanupEvery Duration `yaml:"cleanup_every"`
+	// MaxHistoryTokens, when positive, caps the stored history put in front
+	// of a request. 0 (default): fit the model's context_window less the
+	// completion cap and a margin; without a context_window the whole
+	// history is sent. The oldest whole turns are dropped first.
+	MaxHistoryTokens int `yaml:"max_history_tokens"`
 }
 
 // BudgetConfig holds settings for every team's budget.

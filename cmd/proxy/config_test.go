@@ -202,6 +202,7 @@ redis: {url: "redis://localhost:6379"}
 		Redis: &RedisConfig{URL: "redis://localhost:6379", OnError: "fail_closed", Prefix: "llmproxy", Timeout: sec(3),
 			PoolSize: max(64, 10*runtime.GOMAXPROCS(0))},
 		Budget: BudgetConfig{Unpriced: "allow"},
+		Memory: MemoryConfig{Retention: Duration(720 * time.Hour), CleanupEvery: Duration(time.Hour)},
 	}
 	c.doc = nil
 	if !reflect.DeepEqual(*c, want) {

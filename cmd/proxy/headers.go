@@ -38,6 +38,12 @@ func setResultHeaders(c *fiber.Ctx, res *router.Result) {
 	if res.HasBudgetUSD {
 		c.Set("x-llmproxy-budget-remaining-usd", strconv.FormatFloat(max(res.BudgetRemainingUSD, 0), 'f', 6, 64))
 	}
+	if res.Conversation != "" {
+		c.Set(headerConversation, res.Conversation)
+	}
+	if res.MemoryDropped > 0 {
+		c.Set("x-llmproxy-memory-dropped", strconv.Itoa(res.MemoryDropped))
+	}
 }
 
 // setRouteHeaders tells the client what served its request.

@@ -154,6 +154,8 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.Redis.PoolSize, max(64, 10*runtime.GOMAXPROCS(0)))
 	}
 	setDefault(&c.Budget.Unpriced, "allow")
+	setDefault(&c.Memory.Retention, Duration(720*time.Hour))
+	setDefault(&c.Memory.CleanupEvery, Duration(time.Hour))
 }
 
 // inherit sets every zero field of t from d.

@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"llmproxy/memory"
 	"llmproxy/router"
 )
 
@@ -60,6 +61,8 @@ type Server struct {
 	bodyIdle, bodyTotal time.Duration
 	// usage is the usage ledger and its reports (usage.go); nil without one.
 	usage *usageLedger
+	// memory serves the Conversations API; nil without it.
+	memory *memory.Memory
 	// closers run once, in order, after the drain in Shutdown (the ledger
 	// flush first).
 	closers   []func(context.Context) error
@@ -93,13 +96,15 @@ type ServerOptions struct {
 	Usage *usageLedger
 	// Closers run after the drain, in order (see Server.Shutdown).
 	Closers []func(context.Context) error
+	// Memory serves the Conversations API; nil serves none.
+	Memory *memory.Memory
 }
 
 // NewServer builds the fiber app and its routes.
 func NewServer(o ServerOptions) *Server {
 	s := &Server{log: o.Log, keys: o.Keys, chat: o.Chat, router: o.Router, metrics: o.Metrics, gather: o.Registry, checks: o.Checks,
 		models: o.Models, byModel: make(map[string]*modelInfo, len(o.Models)), maxBody: int(o.Server.MaxBodyBytes)}
-	s.usage, s.closers = o.Usage, o.Closers
+	s.usage, s.closers, s.memory = o.Usage, o.Closers, o.Memory
 	embed, ok := o.Chat.(router.EmbedHandler)
 	if !ok {
 		// router.Chain keeps the Router's embeddings: only a miswired
@@ -152,6 +157,9 @@ func (s *Server) routes() {
 	a.Get("/admin/usage", s.adminUsage)
 	a.Post("/v1/route/explain", s.auth, s.explainHandler)
 	a.Get("/admin/deployments", s.adminDeployments)
+	if s.memory != nil {
+		s.conversationRoutes()
+	}
 }
 
 // requestID is the client's X-Request-Id when it is sane, else a new one.

@@ -337,6 +337,9 @@ func (v *validator) stores() {
 		}
 	}
 	v.oneOf("budget.unpriced", "unpriced policy", v.c.Budget.Unpriced, unpricedPolicies)
+	v.duration("memory.retention", v.c.Memory.Retention, true)
+	v.duration("memory.cleanup_every", v.c.Memory.CleanupEvery, true)
+	v.notNegative("memory.max_history_tokens", float64(v.c.Memory.MaxHistoryTokens))
 }
 
 // validRedisPrefix reports whether p is 1 to 64 of [A-Za-z0-9_.:-]: no

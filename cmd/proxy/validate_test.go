@@ -105,6 +105,8 @@ func TestParseConfigBroken(t *testing.T) {
 		{"redis prefix", validBase + "redis: {url: \"redis://h:6379\", prefix: \"a{b}\"}\n", nil, `redis.prefix: "a{b}" is not a key prefix; want 1 to 64 letters, digits or "_.:-"`},
 		{"database url", validBase + "database: {url: \"${DB}\"}\n", map[string]string{"DB": "mysql://u:pw@h/db"}, "database.url: not a PostgreSQL URL (value not shown)"},
 		{"unpriced", validBase + "budget: {unpriced: maybe}\n", nil, `budget.unpriced: unknown unpriced policy "maybe" (want one of: allow, deny)`},
+		{"memory retention", validBase + "memory: {retention: -1h}\n", nil, `memory.retention: "-1h0m0s" is negative`},
+		{"memory history", validBase + "memory: {max_history_tokens: -5}\n", nil, `memory.max_history_tokens: -5 is negative`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.src), cfgEnv(tc.env))

@@ -98,7 +98,17 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 		}
 	}()
 	met.breaker.watch(rt.Deployments)
-	var mws []router.Middleware
+	// Memory runs before the guard, so budgets count the history it adds.
+	mem, stopMemory, err := buildMemory(cfg, log, reg, store)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !built {
+			_ = stopMemory(context.Background())
+		}
+	}()
+	mws := []router.Middleware{mem.Middleware()}
 	guard, err := buildGuard(cfg, log, reg, rdb, store, prices)
 	if err != nil {
 		return nil, err
@@ -112,7 +122,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	srv := NewServer(ServerOptions{
 		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Router: rt, Models: infos,
 		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks,
-		Usage: usage, Closers: []func(context.Context) error{closeUsage},
+		Usage: usage, Memory: mem, Closers: []func(context.Context) error{stopMemory, closeUsage},
 	})
 	built = true
 	startRouterBackground(srv, cfg, cd, clients)

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestMemoryE2ENode runs testdata/node/memory.cjs with the official Node
+// SDK (npm "openai"). It needs node on PATH and LLMPROXY_TEST_NODE_MODULES
+// naming a node_modules directory that holds openai (npm install openai);
+// without them it skips.
+func TestMemoryE2ENode(t *testing.T) {
+	mods := os.Getenv("LLMPROXY_TEST_NODE_MODULES")
+	node, err := exec.LookPath("node")
+	if err != nil || mods == "" {
+		t.Skip("needs node and LLMPROXY_TEST_NODE_MODULES (a node_modules with the openai package)")
+	}
+	e := startE2E(t)
+	cmd := exec.Command(node, "testdata/node/memory.cjs")
+	cmd.Env = append(os.Environ(), "NODE_PATH="+mods, "PROXY_URL="+e.url, "PROXY_KEY="+teamKeyDefault)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("node: %v\n%s", err, stderr)
+	}
+	var res struct {
+		Conv   string `json:"conv"`
+		Object string `json:"object"`
+		Items  []struct{ ID, Type, Role string }
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("node output %s: %v", out, err)
+	}
+	if !strings.HasPrefix(res.Conv, "conv_") || res.Object != "conversation" || len(res.Items) != 4 || res.Items[0].Role != "user" || res.Items[1].Role != "assistant" {
+		t.Errorf("node saw %s; want a conversation with 4 items, user first", out)
+	}
+	got := upstreamTurns(t, e.up.last(t).Body)
+	if len(got) != 3 || got[0] != "user:my name is Ada" || got[2] != "user:what is my name?" {
+		t.Errorf("upstream messages = %q; want both turns", got)
+	}
+}

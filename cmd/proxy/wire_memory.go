@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"llmproxy/budget"
+	"llmproxy/memory"
+	"llmproxy/router"
+	"llmproxy/store/postgres"
+	"llmproxy/store/sqlite"
+)
+
+// headerConversation names the conversation a chat request continues
+// ("new" starts one); the response header of the same name names the one
+// used.
+const headerConversation = "x-llmproxy-conversation"
+
+// buildMemory returns conversation memory on the usage database (SQLite
+// or PostgreSQL, connected in the background like the ledger) and starts
+// its retention job on river (on PostgreSQL in the same database, on
+// SQLite in its own file under server.data_dir); stop stops river.
+func buildMemory(cfg *Config, log *slog.Logger, reg prometheus.Registerer, db *usageStore) (m *memory.Memory, stop func(context.Context) error, err error) {
+	windows := make(map[string]int, len(cfg.Models))
+	for _, mc := range cfg.Models {
+		windows[mc.Name] = mc.ContextWindow
+	}
+	counter := budget.NewCounter()
+	m, err = memory.New(memory.Options{
+		Store:            memoryStore{u: db},
+		Count:            counter.Text,
+		ContextWindow:    func(alias string) int { return windows[alias] },
+		MaxHistoryTokens: cfg.Memory.MaxHistoryTokens,
+		Log:              log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	deleted := prometheus.NewCounter(prometheus.CounterOpts{Name: "llmproxy_memory_conversations_deleted_total",
+		Help: "Conversations the retention sweep deleted (idle longer than memory.retention)."})
+	reg.MustRegister(deleted)
+	workers, job := m.RetentionJob(cfg.Memory.Retention.Std(), cfg.Memory.CleanupEvery.Std(), func(n int64) { deleted.Add(float64(n)) })
+	every := cfg.Memory.CleanupEvery.Std()
+	rc := &river.Config{
+		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		Workers:      workers,
+		PeriodicJobs: []*river.PeriodicJob{job},
+		// River's own lines below Warn are per-poll noise.
+		Logger: slog.New(minLevel{Handler: log.Handler(), min: slog.LevelWarn}),
+		// SQLite has no LISTEN: jobs are found by polling, which must not
+		// be slower than the schedule.
+		FetchPollInterval: min(river.FetchPollIntervalDefault, every),
+		FetchCooldown:     min(river.FetchCooldownDefault, every),
+	}
+	jobs := &retentionJobs{log: log}
+	if cfg.Database.URL.Value() == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+		defer cancel()
+		j, err := sqlite.OpenJobs(ctx, cfg.Server.DataDir, rc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("memory retention: %w", err)
+		}
+		if err := j.Start(context.Background()); err != nil {
+			_ = j.Stop(ctx)
+			return nil, nil, fmt.Errorf("memory retention: %w", err)
+		}
+		jobs.runner = j
+	} else {
+		jobs.startWhenConnected(db, rc)
+	}
+	return m, jobs.stop, nil
+}
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+// Handle drops river's complaints that its own context was cancelled:
+// they come from stopping the client at shutdown (an insert notification
+// in flight), which is no failure an operator must act on.
+func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
+	canceled := false
+	r.Attrs(func(a slog.Attr) bool {
+		if e, ok := a.Value.Any().(error); ok && errors.Is(e, context.Canceled) {
+			canceled = true
+			return false
+		}
+		if a.Value.Kind() == slog.KindString && a.Key == "err" && a.Value.String() == context.Canceled.Error() {
+			canceled = true
+			return false
+		}
+		return true
+	})
+	if canceled {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
+}
+
+// jobRunner is a started river client.
+type jobRunner interface {
+	Stop(ctx context.Context) error
+}
+
+// retentionJobs owns the river client that runs the retention job. On
+// PostgreSQL it starts once the usage database is connected (it may be
+// down at start, usage_store.go).
+type retentionJobs struct {
+	log    *slog.Logger
+	mu     sync.Mutex
+	runner jobRunner
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (j *retentionJobs) startWhenConnected(u *usageStore, rc *river.Config) {
+	ctx, cancel := context.WithCancel(context.Background())
+	j.cancel = cancel
+	j.wg.Go(func() {
+		defer func() {
+			if p := recover(); p != nil {
+				j.log.Error("panic starting the retention job", slog.Any("err", p), slog.String("stack", string(debug.Stack())))
+			}
+		}()
+		t := time.NewTicker(connectBackoff)
+		defer t.Stop()
+		for {
+			if pg, ok := u.current().(*postgres.DB); ok {
+				r, err := pg.Jobs(ctx, rc)
+				if err == nil {
+					err = r.Start(context.Background())
+				}
+				if err == nil {
+					j.mu.Lock()
+					j.runner = r
+					j.mu.Unlock()
+					return
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				j.log.Warn("memory retention job not started; retrying", slog.Any("err", err))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// stop stops the river client, letting a running sweep finish within ctx.
+func (j *retentionJobs) stop(ctx context.Context) error {
+	if j.cancel != nil {
+		j.cancel()
+	}
+	j.wg.Wait()
+	j.mu.Lock()
+	r := j.runner
+	j.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	return r.Stop(ctx)
+}
+
+// memoryStore is the usage database as a memory.Store: until it is
+// connected, conversations answer 503.
+type memoryStore struct{ u *usageStore }
+
+var _ memory.Store = memoryStore{}
+
+var errMemoryUnavailable = &router.Error{Kind: router.KindNoProvider,
+	Message: "Conversation storage is unavailable; retry later."}
+
+func (s memoryStore) db() (memory.Store, error) {
+	if st, ok := s.u.current().(memory.Store); ok {
+		return st, nil
+	}
+	return nil, errMemoryUnavailable
+}
+
+func (s memoryStore) CreateConversation(ctx context.Context, c *memory.Conversation, items []memory.Message) error {
+	db, err := s.db()
+	if err != nil {
+		return err
+	}
+	return db.CreateConversation(ctx, c, items)
+}
+
+func (s memoryStore) LoadHistory(ctx context.Context, team, id string) (*memory.Conversation, []memory.Message, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, nil, err
+	}
+	return db.LoadHistory(ctx, team, id)
+}
+
+func (s memoryStore) AppendMessages(ctx context.Context, team, id string, msgs []memory.Message, at time.Time) error {
+	db, err := s.db()
+	if err != nil {
+		return err
+	}
+	return db.AppendMessages(ctx, team, id, msgs, at)
+}
+
+func (s memoryStore) GetConversation(ctx context.Context, team, id string) (*memory.Conversation, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	return db.GetConversation(ctx, team, id)
+}
+
+func (s memoryStore) UpdateConversation(ctx context.Context, team, id string, md map[string]string, at time.Time) (*memory.Conversation, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	return db.UpdateConversation(ctx, team, id, md, at)
+}
+
+func (s memoryStore) DeleteConversation(ctx context.Context, team, id string) error {
+	db, err := s.db()
+	if err != nil {
+		return err
+	}
+	return db.DeleteConversation(ctx, team, id)
+}
+
+func (s memoryStore) ListConversations(ctx context.Context, team string, p memory.Page) ([]memory.Conversation, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	return db.ListConversations(ctx, team, p)
+}
+
+func (s memoryStore) ListMessages(ctx context.Context, team, id string, p memory.Page) ([]memory.Message, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	return db.ListMessages(ctx, team, id, p)
+}
+
+func (s memoryStore) GetMessage(ctx context.Context, team, id, msgID string) (*memory.Message, error) {
+	db, err := s.db()
+	if err != nil {
+		return nil, err
+	}
+	return db.GetMessage(ctx, team, id, msgID)
+}
+
+func (s memoryStore) DeleteMessage(ctx context.Context, team, id, msgID string) error {
+	db, err := s.db()
+	if err != nil {
+		return err
+	}
+	return db.DeleteMessage(ctx, team, id, msgID)
+}
+
+func (s memoryStore) DeleteIdle(ctx context.Context, before time.Time) (int64, error) {
+	db, err := s.db()
+	if err != nil {
+		return 0, err
+	}
+	return db.DeleteIdle(ctx, before)
+}
