@@ -37,6 +37,14 @@ type Meta struct {
 	Estimated bool
 	// Settled is true once CostUSD is final.
 	Settled bool
+
+	// EmbedCache is "hit", "miss" or "partial" when the embeddings cache
+	// answered all, none or some of the inputs (x-llmproxy-cache); "" when
+	// no cache ran.
+	EmbedCache string
+	// CachedInputTokens are the input tokens the embeddings cache served:
+	// not in Usage, not charged, not counted against tpm.
+	CachedInputTokens int
 }
 
 // RateLimitInfo is the tightest rate limit a request counted against.

@@ -1,0 +1,178 @@
+package embed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"llmproxy/router"
+)
+
+// Cache defaults (embeddings.cache).
+const (
+	DefaultTTL        = 168 * time.Hour
+	DefaultMaxEntries = 100_000
+)
+
+// Options configure a Service.
+type Options struct {
+	// Batch is the default batching; Aliases override it per alias.
+	Batch   BatchOptions
+	Aliases map[string]BatchOptions
+	// Cache holds the vectors; nil is a MemoryCache of MaxEntries.
+	Cache      Cache
+	MaxEntries int
+	// TTL is how long an entry lives (default 168h).
+	TTL time.Duration
+	// Shared drops the team from cache keys (scope: shared): teams then
+	// answer each other's inputs from the cache.
+	Shared bool
+	// Targets lists the deployments (provider, upstream model) of an
+	// alias, in the order the cache probes them. Required.
+	Targets func(alias string) []router.Target
+	// Registerer receives the metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+	// Now and AfterFunc are the clock and timer (tests); nil: time's.
+	Now       func() time.Time
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+}
+
+// Service is the embedding service: a cache stage (Lookup) above the
+// budget guard, a coalescing stage (Batch) below it, and Embed, the Go API
+// that runs a request through the whole chain.
+type Service struct {
+	cache   Cache
+	ttl     time.Duration
+	shared  bool
+	targets func(string) []router.Target
+	log     *slog.Logger
+	m       *metrics
+	batch   BatchOptions
+	aliases map[string]BatchOptions
+	now     func() time.Time
+	after   func(time.Duration, func()) func() bool
+	head    router.EmbedHandler
+	batcher *batcher
+}
+
+// New checks opts and builds a Service.
+func New(opts Options) (*Service, error) {
+	if opts.Targets == nil {
+		return nil, errors.New("embed: Options.Targets is required")
+	}
+	s := &Service{cache: opts.Cache, ttl: opts.TTL, shared: opts.Shared, targets: opts.Targets, log: opts.Log,
+		batch: opts.Batch.withDefaults(), aliases: make(map[string]BatchOptions, len(opts.Aliases)),
+		now: opts.Now, after: opts.AfterFunc}
+	for a, o := range opts.Aliases {
+		s.aliases[a] = o.withDefaults()
+	}
+	if s.ttl <= 0 {
+		s.ttl = DefaultTTL
+	}
+	if s.cache == nil {
+		n := opts.MaxEntries
+		if n <= 0 {
+			n = DefaultMaxEntries
+		}
+		s.cache = NewMemoryCache(n, s.ttl)
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.after == nil {
+		s.after = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	s.m = newMetrics(opts.Registerer)
+	return s, nil
+}
+
+// batchOptions is alias's batching.
+func (s *Service) batchOptions(alias string) BatchOptions {
+	if o, ok := s.aliases[alias]; ok {
+		return o
+	}
+	return s.batch
+}
+
+// stage is an embeddings stage in a chain; chat passes straight through.
+type stage struct {
+	router.Handler
+	serve func(ctx context.Context, req *router.EmbedRequest) (*router.EmbedResponse, error)
+}
+
+func (st stage) ServeEmbed(ctx context.Context, req *router.EmbedRequest) (*router.EmbedResponse, error) {
+	return st.serve(ctx, req)
+}
+
+// Lookup is the cache stage. Put it above the budget guard, so that the
+// guard admits and charges only the inputs the cache could not answer.
+func (s *Service) Lookup() router.Middleware {
+	return func(next router.Handler) router.Handler {
+		e, ok := next.(router.EmbedHandler)
+		if !ok {
+			return next
+		}
+		return stage{Handler: next, serve: func(ctx context.Context, req *router.EmbedRequest) (*router.EmbedResponse, error) {
+			return s.lookup(ctx, req, e)
+		}}
+	}
+}
+
+// Batch is the coalescing stage. Put it below the budget guard, right
+// above the router: every request it merges was admitted on its own. It
+// answers with Vectors, which Lookup renders, so it needs Lookup above.
+// One Service has one Batch stage.
+func (s *Service) Batch() router.Middleware {
+	return func(next router.Handler) router.Handler {
+		e, ok := next.(router.EmbedHandler)
+		if !ok {
+			return next
+		}
+		s.batcher = &batcher{next: e, opts: s.batchOptions, afterFunc: s.after, now: s.now, m: s.m, log: s.log,
+			queues: map[queueKey]*pending{}}
+		return stage{Handler: next, serve: s.batcher.serve}
+	}
+}
+
+// Bind sets the chain Embed runs requests through: the head of the chain
+// that holds Lookup and Batch. Call it once, while wiring.
+func (s *Service) Bind(head router.EmbedHandler) { s.head = head }
+
+// Close waits for the upstream calls in flight.
+func (s *Service) Close() {
+	if s.batcher != nil {
+		s.batcher.wg.Wait()
+	}
+}
+
+// Embed is the Go API (RAG queries, ingestion): it embeds texts with
+// alias for id's team through the bound chain, with the same cache,
+// batching, budget and rate limits as /v1/embeddings, and returns one
+// vector per text, the usage charged and the result the stages reported.
+func (s *Service) Embed(ctx context.Context, id router.Identity, alias string, texts []string) ([][]float32, *router.Meta, error) {
+	if s.head == nil {
+		return nil, nil, errors.New("embed: Service.Embed before Bind")
+	}
+	body, err := json.Marshal(map[string]any{"model": alias, "input": texts, "encoding_format": "base64"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("embed: encode request: %w", err)
+	}
+	req := &router.EmbedRequest{Model: alias, Body: body, Input: texts, EncodingFormat: "base64", Meta: &router.Meta{}}
+	resp, err := s.head.ServeEmbed(router.WithIdentity(ctx, id), req)
+	if err != nil {
+		return nil, req.Meta, err
+	}
+	if !req.Meta.Settled {
+		req.Meta.Usage = resp.Usage
+	}
+	return resp.Vectors, req.Meta, nil
+}
