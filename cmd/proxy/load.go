@@ -148,6 +148,15 @@ func (c *Config) applyDefaults() {
 		setDefault(&c.Redis.PoolSize, max(64, 10*runtime.GOMAXPROCS(0)))
 	}
 	setDefault(&c.Budget.Unpriced, "allow")
+	e := &c.Embeddings
+	setDefault(&e.Batch.MaxInputs, 128)
+	if e.Batch.MaxWait == nil {
+		d := Duration(5 * time.Millisecond)
+		e.Batch.MaxWait = &d
+	}
+	setDefault(&e.Cache.TTL, Duration(168*time.Hour))
+	setDefault(&e.Cache.MaxEntries, 100000)
+	setDefault(&e.Cache.Scope, "team")
 }
 
 // inherit sets every zero field of t from d.

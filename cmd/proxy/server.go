@@ -77,6 +77,9 @@ type ServerOptions struct {
 	Log      *slog.Logger
 	Keys     *keyring
 	Chat     router.Handler // the middleware chain around Router; it serves embeddings too
+	// Embed, when set, serves embeddings instead of Chat: the chain with
+	// the embedding service's stages (wire_embed.go).
+	Embed router.EmbedHandler
 	Router   *router.Router
 	Models   []modelInfo
 	Registry *prometheus.Registry
@@ -101,6 +104,9 @@ func NewServer(o ServerOptions) *Server {
 		panic("llmproxy: the chat chain does not serve embeddings")
 	}
 	s.embed = embed
+	if o.Embed != nil {
+		s.embed = o.Embed
+	}
 	s.bodyIdle, s.bodyTotal = time.Duration(o.Server.BodyReadTimeout), time.Duration(o.Server.ReadTimeout)
 	s.master = newMasterKey(o.Server.MasterKey)
 	for i := range s.models {

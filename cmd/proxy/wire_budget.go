@@ -145,4 +145,7 @@ func setMetaHeaders(set func(k, v string), m *router.Meta) {
 	for _, h := range m.Headers() {
 		set(h[0], h[1])
 	}
+	if m != nil && m.EmbedCache != "" {
+		set("x-llmproxy-cache", m.EmbedCache) // hit, miss or partial (embed.Service)
+	}
 }
