@@ -58,7 +58,7 @@ func (s *Service) lookup(ctx context.Context, req *router.EmbedRequest, next rou
 			items[k] = Item{Key: spec.key(&in, i), Value: vecs[i].encode()}
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheWriteTimeout)
-		if err := s.cache.SetMulti(wctx, items, s.ttl); err != nil {
+		if err := s.store().SetMulti(wctx, items, s.ttl); err != nil {
 			s.log.WarnContext(ctx, "embeddings cache write failed", "err", err, "entries", len(items))
 		}
 		cancel()
@@ -97,7 +97,7 @@ func (s *Service) probe(ctx context.Context, spec keySpec, alias string, in *inp
 			}
 		}
 		var err error
-		if vals, err = s.cache.GetMulti(ctx, keys); err != nil || len(vals) != len(keys) {
+		if vals, err = s.store().GetMulti(ctx, keys); err != nil || len(vals) != len(keys) {
 			if err != nil {
 				s.log.WarnContext(ctx, "embeddings cache read failed: serving as misses", "err", err, "keys", len(keys))
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,11 @@ type Service struct {
 	after   func(time.Duration, func()) func() bool
 	head    router.EmbedHandler
 	batcher *batcher
+	// The default cache is built on first use, so that a proxy serving
+	// no embeddings runs no cleanup goroutine for it; Close stops it.
+	maxEntries int
+	ownedOnce  sync.Once
+	owned      *MemoryCache
 }
 
 // New checks opts and builds a Service.
@@ -75,12 +81,9 @@ func New(opts Options) (*Service, error) {
 	if s.ttl <= 0 {
 		s.ttl = DefaultTTL
 	}
-	if s.cache == nil {
-		n := opts.MaxEntries
-		if n <= 0 {
-			n = DefaultMaxEntries
-		}
-		s.cache = NewMemoryCache(n, s.ttl)
+	s.maxEntries = opts.MaxEntries
+	if s.maxEntries <= 0 {
+		s.maxEntries = DefaultMaxEntries
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -147,12 +150,37 @@ func (s *Service) Batch() router.Middleware {
 // that holds Lookup and Batch. Call it once, while wiring.
 func (s *Service) Bind(head router.EmbedHandler) { s.head = head }
 
-// Close waits for the upstream calls in flight.
+// Close waits for the upstream calls in flight and stops the in-process
+// cache's cleanup goroutine.
 func (s *Service) Close() {
 	if s.batcher != nil {
 		s.batcher.wg.Wait()
 	}
+	s.ownedOnce.Do(func() {}) // no cache after Close
+	if s.owned != nil {
+		s.owned.Close()
+	}
 }
+
+// store is the cache: Options.Cache, or the in-process one.
+func (s *Service) store() Cache {
+	if s.cache != nil {
+		return s.cache
+	}
+	s.ownedOnce.Do(func() { s.owned = NewMemoryCache(s.maxEntries, s.ttl) })
+	if s.owned == nil {
+		return noCache{}
+	}
+	return s.owned
+}
+
+// noCache is the cache after Close: it remembers nothing.
+type noCache struct{}
+
+func (noCache) GetMulti(_ context.Context, keys []string) ([][]byte, error) {
+	return make([][]byte, len(keys)), nil
+}
+func (noCache) SetMulti(context.Context, []Item, time.Duration) error { return nil }
 
 // Embed is the Go API (RAG queries, ingestion): it embeds texts with
 // alias for id's team through the bound chain, with the same cache,

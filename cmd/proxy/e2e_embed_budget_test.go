@@ -53,11 +53,18 @@ teams:
 // embedInput is one input of 3 tokens.
 const embedInput = "one two three"
 
+// embedInputs are distinct inputs of 3 tokens each: the embeddings cache
+// would answer a repeated one without the upstream or the budget.
+var embedInputs = []string{embedInput, "one two four", "one two five", "one two six", "one two seven",
+	"one two eight", "one two nine", "one two ten", "one two eleven"}
+
 // startEmbedBudgetE2E is startE2E with embedBudgetConfig.
 func startEmbedBudgetE2E(t *testing.T) *e2e {
 	t.Helper()
-	if n := budget.NewCounter().Text("embed-priced", embedInput); n != 3 {
-		t.Fatalf("the tokenizer counts %q as %d tokens; the test needs the fake's 3", embedInput, n)
+	for _, in := range embedInputs {
+		if n := budget.NewCounter().Text("embed-priced", in); n != 3 {
+			t.Fatalf("the tokenizer counts %q as %d tokens; the test needs the fake's 3", in, n)
+		}
 	}
 	up := newFakeUpstream(t)
 	env := map[string]string{"FAKE_URL": up.srv.URL, "UPSTREAM_KEY": providerKey, "TEAM_KEY": teamKeyDefault}
@@ -117,8 +124,9 @@ func embedOnce(t *testing.T, c *openai.Client, input openai.EmbeddingNewParamsIn
 	return r
 }
 
-func oneInput() openai.EmbeddingNewParamsInputUnion {
-	return openai.EmbeddingNewParamsInputUnion{OfString: openai.String(embedInput)}
+// oneInput is the i-th distinct input of 3 tokens.
+func oneInput(i int) openai.EmbeddingNewParamsInputUnion {
+	return openai.EmbeddingNewParamsInputUnion{OfString: openai.String(embedInputs[i])}
 }
 
 // TestE2EEmbeddingsBudget is issue 9's scenario with the budget alone: 8
@@ -131,7 +139,7 @@ func TestE2EEmbeddingsBudget(t *testing.T) {
 	c := e.noRetry()
 	served, refused := 0, 0
 	for i := range 8 {
-		r := embedOnce(t, c, oneInput())
+		r := embedOnce(t, c, oneInput(i))
 		switch {
 		case r.status == 200:
 			served++
@@ -180,13 +188,13 @@ func TestE2EEmbeddingsRateLimit(t *testing.T) {
 	e := startEmbedBudgetE2E(t)
 	c := e.noRetry(option.WithAPIKey("sk-rpm"))
 	for i := range 5 {
-		r := embedOnce(t, c, oneInput())
+		r := embedOnce(t, c, oneInput(i))
 		if r.status != 200 || r.header.Get("x-ratelimit-limit-requests") != "5" || r.header.Get("x-ratelimit-remaining-requests") != strconv.Itoa(4-i) {
 			t.Errorf("call %d: %d, x-ratelimit-limit-requests %q remaining %q; want 200, 5, %d",
 				i+1, r.status, r.header.Get("x-ratelimit-limit-requests"), r.header.Get("x-ratelimit-remaining-requests"), 4-i)
 		}
 	}
-	r := embedOnce(t, c, oneInput())
+	r := embedOnce(t, c, oneInput(5))
 	if r.status != 429 || r.errType != "rate_limit_error" || r.header.Get("Retry-After") == "" || r.header.Get("x-ratelimit-remaining-requests") != "0" {
 		t.Errorf("6th call: %d %q, Retry-After %q; want 429 rate_limit_error with Retry-After", r.status, r.errType, r.header.Get("Retry-After"))
 	}
