@@ -74,12 +74,12 @@ type readyCheck struct {
 
 // ServerOptions are the parts a Server is built from (see wire.go).
 type ServerOptions struct {
-	Log      *slog.Logger
-	Keys     *keyring
-	Chat     router.Handler // the middleware chain around Router; it serves embeddings too
+	Log  *slog.Logger
+	Keys *keyring
+	Chat router.Handler // the middleware chain around Router; it serves embeddings too
 	// Embed, when set, serves embeddings instead of Chat: the chain with
 	// the embedding service's stages (wire_embed.go).
-	Embed router.EmbedHandler
+	Embed    router.EmbedHandler
 	Router   *router.Router
 	Models   []modelInfo
 	Registry *prometheus.Registry
