@@ -223,3 +223,30 @@ func TestE2EEmbeddingsTokenArrays(t *testing.T) {
 		t.Errorf("20 tokens at $0.05 against $1.00: %d %q; want 200", r.status, r.errType)
 	}
 }
+
+// threeTokenInputs are n distinct inputs the tokenizer counts as 3 tokens
+// each (three common words), for tests whose budget arithmetic needs the
+// fake's 3 tokens per input while the embeddings cache must not answer a
+// repeated input.
+func threeTokenInputs(t testing.TB, n int) []string {
+	t.Helper()
+	first := []string{"one", "two", "three", "four", "five", "six"}
+	second := []string{"red", "blue", "green", "black", "white", "brown", "gray", "pink"}
+	third := []string{"cat", "dog", "bird", "fish", "horse", "cow", "sheep", "pig", "duck", "goat"}
+	c := budget.NewCounter()
+	var out []string
+	for _, a := range first {
+		for _, b := range second {
+			for _, d := range third {
+				s := a + " " + b + " " + d
+				if len(out) < n && c.Text("embed-priced", s) == 3 {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("only %d three-token inputs; the test needs %d", len(out), n)
+	}
+	return out
+}
