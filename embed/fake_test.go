@@ -2,7 +2,6 @@ package embed
 
 import (
 	"context"
-	"encoding/binary"
 	"hash/fnv"
 	"math"
 	"strconv"
@@ -115,12 +114,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Microsecond) // polling, not synchronisation
 	}
-}
-
-func float32Bytes(v []float32) []byte {
-	b := make([]byte, 0, 4*len(v))
-	for _, f := range v {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
-	}
-	return b
 }
