@@ -59,6 +59,7 @@ type Service struct {
 	now     func() time.Time
 	after   func(time.Duration, func()) func() bool
 	head    router.EmbedHandler
+	record  func(context.Context, Call)
 	batcher *batcher
 	// The default cache is built on first use, so that a proxy serving
 	// no embeddings runs no cleanup goroutine for it; Close stops it.
@@ -146,9 +147,21 @@ func (s *Service) Batch() router.Middleware {
 	}
 }
 
-// Bind sets the chain Embed runs requests through: the head of the chain
-// that holds Lookup and Batch. Call it once, while wiring.
-func (s *Service) Bind(head router.EmbedHandler) { s.head = head }
+// Call is one finished Go API request, for the usage ledger: req holds
+// what the stages reported (Target, Attempts, FallbackAlias, Meta).
+type Call struct {
+	Request *router.EmbedRequest
+	Usage   router.Usage
+	Start   time.Time
+	Err     error
+}
+
+// Bind sets the chain Embed runs requests through (the head of the chain
+// that holds Lookup and Batch) and record, which receives every finished
+// Embed call for the usage ledger (nil: none). Call it once, while wiring.
+func (s *Service) Bind(head router.EmbedHandler, record func(ctx context.Context, c Call)) {
+	s.head, s.record = head, record
+}
 
 // Close waits for the upstream calls in flight and stops the in-process
 // cache's cleanup goroutine.
@@ -184,8 +197,9 @@ func (noCache) SetMulti(context.Context, []Item, time.Duration) error { return n
 
 // Embed is the Go API (RAG queries, ingestion): it embeds texts with
 // alias for id's team through the bound chain, with the same cache,
-// batching, budget and rate limits as /v1/embeddings, and returns one
-// vector per text, the usage charged and the result the stages reported.
+// batching, budget, rate limits and usage ledger as /v1/embeddings, and
+// returns one vector per text and what the stages reported (cache status,
+// settled usage and cost).
 func (s *Service) Embed(ctx context.Context, id router.Identity, alias string, texts []string) ([][]float32, *router.Meta, error) {
 	if s.head == nil {
 		return nil, nil, errors.New("embed: Service.Embed before Bind")
@@ -195,12 +209,21 @@ func (s *Service) Embed(ctx context.Context, id router.Identity, alias string, t
 		return nil, nil, fmt.Errorf("embed: encode request: %w", err)
 	}
 	req := &router.EmbedRequest{Model: alias, Body: body, Input: texts, EncodingFormat: "base64", Meta: &router.Meta{}}
-	resp, err := s.head.ServeEmbed(router.WithIdentity(ctx, id), req)
+	ctx = router.WithIdentity(ctx, id)
+	start := s.now()
+	resp, err := s.head.ServeEmbed(ctx, req)
+	var usage router.Usage
+	if err == nil {
+		usage = resp.Usage
+	}
+	if s.record != nil {
+		s.record(ctx, Call{Request: req, Usage: usage, Start: start, Err: err})
+	}
 	if err != nil {
 		return nil, req.Meta, err
 	}
 	if !req.Meta.Settled {
-		req.Meta.Usage = resp.Usage
+		req.Meta.Usage = usage
 	}
 	return resp.Vectors, req.Meta, nil
 }

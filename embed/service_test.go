@@ -40,7 +40,7 @@ func newService(t *testing.T, be *fakeBackend, edit func(*Options)) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Bind(router.Chain(chatless{be}, s.Lookup(), s.Batch()).(router.EmbedHandler))
+	s.Bind(router.Chain(chatless{be}, s.Lookup(), s.Batch()).(router.EmbedHandler), nil)
 	t.Cleanup(s.Close)
 	return s
 }

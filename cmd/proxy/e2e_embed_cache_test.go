@@ -20,6 +20,8 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"llmproxy/router"
 )
 
 // embedCacheConfig: one embedding alias on the fake, priced so spend is
@@ -308,5 +310,37 @@ func TestE2EEmbedCacheScope(t *testing.T) {
 				t.Fatalf("upstream got %q; want only the uncached text", sent.Input)
 			}
 		})
+	}
+}
+
+// TestE2EEmbedGoAPI: embed.Service.Embed, what RAG and ingestion call,
+// takes the same cache, budget and usage ledger as /v1/embeddings: its
+// first call is charged and recorded, its second is a $0 hit, and a text
+// cached over HTTP is a hit for it too.
+func TestE2EEmbedGoAPI(t *testing.T) {
+	e := startEmbedCacheE2E(t, "team")
+	ctx := withTimeout(t)
+	id := router.Identity{Team: "a", KeyID: "go-api"}
+	texts := []string{"retrieval query words", "another query"}
+	for i, want := range []string{"miss", "hit"} {
+		vecs, meta, err := e.srv.embedder.Embed(ctx, id, "emb", texts)
+		if err != nil || meta.EmbedCache != want {
+			t.Fatalf("call %d: %v, cache %q; want %s", i+1, err, meta.EmbedCache, want)
+		}
+		for j, text := range texts {
+			if upstreamFloat(vecs[j]) != upstreamFloat(textVector(text)) {
+				t.Errorf("call %d: vector %d is not the upstream's", i+1, j)
+			}
+		}
+	}
+	if n := e.up.count(); n != 1 {
+		t.Fatalf("upstream got %d calls; want 1", n)
+	}
+	if r := embedText(ctx, e.noRetry(), "retrieval query words", ""); r.cache != "hit" {
+		t.Fatalf("HTTP after the Go API: %q %v; want hit", r.cache, r.err)
+	}
+	tot := e.teamSpend(t, teamKeyDefault, 3)
+	if tot.PromptTokens != 5 || tot.CachedTokens != 8 || tot.CostUSD != 5*1000.0/1e6 {
+		t.Fatalf("ledger: %d prompt, %d cached tokens, $%.6f; want 5, 8 and $%.6f", tot.PromptTokens, tot.CachedTokens, tot.CostUSD, 5*1000.0/1e6)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"llmproxy/embed"
 	"llmproxy/router"
 )
 
@@ -37,12 +38,14 @@ type Server struct {
 	keys *keyring
 	chat router.Handler
 	// embed is the same chain as chat, serving embeddings.
-	embed   router.EmbedHandler
-	router  *router.Router
-	models  []modelInfo
-	byModel map[string]*modelInfo
-	metrics *metrics
-	gather  *prometheus.Registry
+	embed router.EmbedHandler
+	// embedder is the embedding service's Go API, bound to embed.
+	embedder *embed.Service
+	router   *router.Router
+	models   []modelInfo
+	byModel  map[string]*modelInfo
+	metrics  *metrics
+	gather   *prometheus.Registry
 	// base is the parent of every request context: cancelling it stops
 	// every in-flight upstream call at the end of a drain.
 	base    context.Context
@@ -79,7 +82,11 @@ type ServerOptions struct {
 	Chat router.Handler // the middleware chain around Router; it serves embeddings too
 	// Embed, when set, serves embeddings instead of Chat: the chain with
 	// the embedding service's stages (wire_embed.go).
-	Embed    router.EmbedHandler
+	Embed router.EmbedHandler
+	// Embedder is the embedding service's Go API (RAG, ingestion); Embed
+	// must be its chain. NewServer binds it and records its calls in the
+	// usage ledger.
+	Embedder *embed.Service
 	Router   *router.Router
 	Models   []modelInfo
 	Registry *prometheus.Registry
@@ -106,6 +113,9 @@ func NewServer(o ServerOptions) *Server {
 	s.embed = embed
 	if o.Embed != nil {
 		s.embed = o.Embed
+	}
+	if s.embedder = o.Embedder; s.embedder != nil {
+		s.embedder.Bind(s.embed, s.recordEmbedCall)
 	}
 	s.bodyIdle, s.bodyTotal = time.Duration(o.Server.BodyReadTimeout), time.Duration(o.Server.ReadTimeout)
 	s.master = newMasterKey(o.Server.MasterKey)

@@ -114,7 +114,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 		return nil, err
 	}
 	srv := NewServer(ServerOptions{
-		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Router: rt, Models: infos,
+		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Router: rt, Models: infos,
 		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage,
 		Closers: []func(context.Context) error{func(context.Context) error { emb.Close(); return nil }, closeUsage},
 	})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -56,7 +57,21 @@ func embedChain(rt *router.Router, svc *embed.Service, guard router.Middleware) 
 		mws = append(mws, guard)
 	}
 	mws = append(mws, svc.Batch())
-	h := router.Chain(rt, mws...).(router.EmbedHandler)
-	svc.Bind(h)
-	return h
+	return router.Chain(rt, mws...).(router.EmbedHandler)
+}
+
+// recordEmbedCall writes the usage ledger row of one Go API embeddings
+// call (embed.Service.Embed), as the HTTP layer does for /v1/embeddings.
+func (s *Server) recordEmbedCall(ctx context.Context, c embed.Call) {
+	id, _ := router.IdentityFrom(ctx)
+	req := c.Request
+	r := &reqRecord{requestID: router.RequestID(ctx), route: routeEmbed, model: req.Model, team: id.Team, keyID: id.KeyID,
+		start: c.Start, status: 200, usage: c.Usage, ledgerMeta: req.Meta, aliasUsed: req.FallbackAlias,
+		modelUsed: req.Target.Model, provider: req.Target.Provider, attempts: req.Attempts}
+	outcome := "ok"
+	if c.Err != nil {
+		e := router.AsError(c.Err)
+		outcome, r.status = e.Kind.String(), e.StatusCode()
+	}
+	s.recordUsage(r, outcome, time.Since(c.Start))
 }
