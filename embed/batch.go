@@ -2,7 +2,6 @@ package embed
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,7 +49,7 @@ type queueKey struct {
 	team, alias string
 	dims        int
 	tokens      bool
-	format      string // always base64 today; part of the key for safety
+	extras      string // the body's other fields (inputs.extras)
 }
 
 // call is one admitted request waiting for its share of a batch.
@@ -93,7 +92,16 @@ type batcher struct {
 
 	mu     sync.Mutex
 	queues map[queueKey]*pending
+	closed bool // set by close: no new upstream calls
 	wg     sync.WaitGroup
+}
+
+// close waits for the upstream calls in flight; batches sent later fail.
+func (b *batcher) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.wg.Wait()
 }
 
 // serve queues req and waits for its part of the batch's reply.
@@ -110,7 +118,7 @@ func (b *batcher) serve(ctx context.Context, req *router.EmbedRequest) (*router.
 		}
 	}
 	c := &call{ctx: ctx, req: req, in: in, tokens: tokens, arrived: b.now(), done: make(chan result, 1)}
-	b.submit(queueKey{team: id.Team, alias: req.Model, dims: req.Dimensions, tokens: in.tokens(), format: "base64"}, c)
+	b.submit(queueKey{team: id.Team, alias: req.Model, dims: req.Dimensions, tokens: in.tokens(), extras: in.extras}, c)
 	select {
 	case r := <-c.done:
 		req.Target, req.Attempts, req.FallbackAlias = r.target, r.attempts, r.fallback
@@ -185,7 +193,16 @@ func (b *batcher) launch(p *pending) {
 	for _, c := range p.calls {
 		b.m.wait.Observe(now.Sub(c.arrived).Seconds())
 	}
-	b.wg.Add(1)
+	b.mu.Lock()
+	closed := b.closed
+	if !closed {
+		b.wg.Add(1) // under mu, so never after close's Wait began
+	}
+	b.mu.Unlock()
+	if closed {
+		b.deliverErr(p, result{err: &router.Error{Kind: router.KindNoProvider, Message: "The proxy is shutting down."}})
+		return
+	}
 	go func() {
 		defer b.wg.Done()
 		defer func() {
@@ -308,13 +325,10 @@ func mergedContext(calls []*call) (context.Context, func()) {
 func mergedRequest(p *pending) (*router.EmbedRequest, error) {
 	first := p.calls[0].req
 	req := &router.EmbedRequest{Model: first.Model, Dimensions: first.Dimensions, EncodingFormat: "base64"}
-	var body struct {
-		Model          string `json:"model"`
-		Input          any    `json:"input"`
-		EncodingFormat string `json:"encoding_format"`
-		Dimensions     int    `json:"dimensions,omitempty"`
+	body := map[string]any{"model": req.Model, "encoding_format": "base64"}
+	if req.Dimensions > 0 {
+		body["dimensions"] = req.Dimensions
 	}
-	body.Model, body.EncodingFormat, body.Dimensions = req.Model, "base64", req.Dimensions
 	counted := true
 	for _, c := range p.calls {
 		if c.in.tokens() {
@@ -335,11 +349,11 @@ func mergedRequest(p *pending) (*router.EmbedRequest, error) {
 		for _, c := range p.calls {
 			toks = append(toks, c.in.toks...)
 		}
-		body.Input = toks
+		body["input"] = toks
 	} else {
-		body.Input = req.Input
+		body["input"] = req.Input
 	}
 	var err error
-	req.Body, err = json.Marshal(body)
+	req.Body, err = withExtras(body, p.key.extras)
 	return req, err
 }

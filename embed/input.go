@@ -19,6 +19,46 @@ const maxInputs = 2048
 type inputs struct {
 	texts []string
 	toks  [][]int
+	// extras are the body's other fields (input_type, truncate … for
+	// servers that take them; never model, input, encoding_format,
+	// dimensions or user) as canonical JSON, "" for none. They can change
+	// the vectors, so they are part of the cache key and of the batch key,
+	// and the upstream call carries them.
+	extras string
+}
+
+// known are the body fields the service itself handles.
+var known = []string{"model", "input", "encoding_format", "dimensions", "user"}
+
+// extraFields is body without the known fields, keys sorted; "" when
+// nothing is left.
+func extraFields(body []byte) string {
+	var m map[string]json.RawMessage
+	if len(body) == 0 || json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	for _, k := range known {
+		delete(m, k)
+	}
+	if len(m) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(m) // maps marshal with sorted keys
+	return string(b)
+}
+
+// withExtras is the JSON object fields plus extras (canonical JSON).
+func withExtras(fields map[string]any, extras string) ([]byte, error) {
+	if extras != "" {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(extras), &m); err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			fields[k] = v
+		}
+	}
+	return json.Marshal(fields)
 }
 
 func (in *inputs) tokens() bool { return in.texts == nil }
@@ -41,7 +81,7 @@ func (in *inputs) weight(i int) int {
 
 // subset returns the inputs at idx, in that order.
 func (in *inputs) subset(idx []int) inputs {
-	var out inputs
+	out := inputs{extras: in.extras}
 	for _, i := range idx {
 		if in.tokens() {
 			out.toks = append(out.toks, in.toks[i])
@@ -56,7 +96,7 @@ func (in *inputs) subset(idx []int) inputs {
 // arrays in req.Body. Each caller is checked on its own, so an invalid
 // input fails only its request.
 func parseInputs(req *router.EmbedRequest) (inputs, error) {
-	var in inputs
+	in := inputs{extras: extraFields(req.Body)}
 	if req.Input != nil {
 		in.texts = req.Input
 	} else {
@@ -115,6 +155,7 @@ func (k keySpec) key(in *inputs, i int) string {
 	field([]byte(k.target.Provider))
 	field([]byte(k.target.Model))
 	field(strconv.AppendInt(nil, int64(k.dims), 10))
+	field([]byte(in.extras))
 	if in.tokens() {
 		field([]byte("tokens"))
 		b := make([]byte, 0, 4*len(in.toks[i]))

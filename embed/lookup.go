@@ -2,7 +2,6 @@ package embed
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"llmproxy/router"
@@ -164,6 +163,6 @@ func subRequest(req *router.EmbedRequest, in inputs) (*router.EmbedRequest, erro
 		sub.Input = in.texts
 	}
 	var err error
-	sub.Body, err = json.Marshal(body)
+	sub.Body, err = withExtras(body, in.extras)
 	return sub, err
 }

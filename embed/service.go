@@ -167,7 +167,7 @@ func (s *Service) Bind(head router.EmbedHandler, record func(ctx context.Context
 // cache's cleanup goroutine.
 func (s *Service) Close() {
 	if s.batcher != nil {
-		s.batcher.wg.Wait()
+		s.batcher.close()
 	}
 	s.ownedOnce.Do(func() {}) // no cache after Close
 	if s.owned != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +194,42 @@ func TestSplitAddsUp(t *testing.T) {
 		if got := split(tc.total, tc.weights); !slices.Equal(got, tc.want) {
 			t.Errorf("split(%d, %v) = %v; want %v", tc.total, tc.weights, got, tc.want)
 		}
+	}
+}
+
+func TestServiceExtraFieldsKeyAndBatch(t *testing.T) {
+	be := &fakeBackend{}
+	s := newService(t, be, nil)
+	head := s.head
+	embedWith := func(body string) *router.Meta {
+		t.Helper()
+		req := &router.EmbedRequest{Model: "emb", Body: []byte(body), Input: []string{"same text"}}
+		if _, err := head.ServeEmbed(router.WithIdentity(context.Background(), team("a")), req); err != nil {
+			t.Fatal(err)
+		}
+		return req.Meta
+	}
+	if m := embedWith(`{"model":"emb","input":"same text","input_type":"query"}`); m.EmbedCache != "miss" {
+		t.Fatalf("first: %q; want miss", m.EmbedCache)
+	}
+	if m := embedWith(`{"model":"emb","input":"same text","input_type":"document"}`); m.EmbedCache != "miss" {
+		t.Fatalf("another input_type: %q; want miss (it can change the vector)", m.EmbedCache)
+	}
+	if m := embedWith(`{"input_type":"query","input":"same text","model":"emb","user":"u1"}`); m.EmbedCache != "hit" {
+		t.Fatalf("same fields again: %q; want hit", m.EmbedCache)
+	}
+	if sent := string(be.calls[1].Body); !strings.Contains(sent, `"input_type":"document"`) {
+		t.Fatalf("upstream body %s; want input_type passed on", sent)
+	}
+}
+
+func TestServiceCloseFailsLateBatches(t *testing.T) {
+	be := &fakeBackend{}
+	s := newService(t, be, nil)
+	s.Close()
+	_, _, err := s.Embed(context.Background(), team("a"), "emb", []string{"late"})
+	var re *router.Error
+	if !errors.As(err, &re) || re.Kind != router.KindNoProvider {
+		t.Fatalf("after Close: %v; want a 503", err)
 	}
 }
