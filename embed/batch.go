@@ -81,9 +81,15 @@ type pending struct {
 	gone   bool        // detached from the queue (sent or sending)
 }
 
+// Backend is what the batcher sends its merged calls to: the router's
+// embeddings (router.Router implements it).
+type Backend interface {
+	ServeEmbed(ctx context.Context, req *router.EmbedRequest) (*router.EmbedResponse, error)
+}
+
 // batcher coalesces admitted requests into upstream calls.
 type batcher struct {
-	next      router.EmbedHandler
+	next      Backend
 	opts      func(alias string) BatchOptions
 	afterFunc func(time.Duration, func()) func() bool
 	now       func() time.Time

@@ -84,7 +84,7 @@ func (c *fakeClock) afterFunc(d time.Duration, f func()) func() bool {
 }
 
 // newBatcher is a batcher over next with a fake clock.
-func newBatcher(t *testing.T, next router.EmbedHandler, o BatchOptions) (*batcher, *fakeClock) {
+func newBatcher(t *testing.T, next Backend, o BatchOptions) (*batcher, *fakeClock) {
 	t.Helper()
 	clk := newFakeClock()
 	b := &batcher{next: next, opts: func(string) BatchOptions { return o.withDefaults() }, afterFunc: clk.afterFunc,

@@ -304,8 +304,9 @@ func TestE2EEmbedCacheScope(t *testing.T) {
 				t.Fatalf("mixed request: %v, cache %q; want partial with both upstream vectors in order", err, resp.Header.Get("x-llmproxy-cache"))
 			}
 			var sent struct{ Input []string }
-			reqs := e.up.reqs
-			_ = json.Unmarshal(reqs[len(reqs)-1].Body, &sent)
+			e.up.mu.Lock()
+			_ = json.Unmarshal(e.up.reqs[len(e.up.reqs)-1].Body, &sent)
+			e.up.mu.Unlock()
 			if len(sent.Input) != 1 || sent.Input[0] != "brand new text" {
 				t.Fatalf("upstream got %q; want only the uncached text", sent.Input)
 			}
