@@ -87,6 +87,8 @@ type Backend interface {
 	ServeEmbed(ctx context.Context, req *router.EmbedRequest) (*router.EmbedResponse, error)
 }
 
+var _ Backend = (*router.Router)(nil)
+
 // batcher coalesces admitted requests into upstream calls.
 type batcher struct {
 	next      Backend

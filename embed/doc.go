@@ -15,7 +15,8 @@
 // Lookup runs first so that admission counts only the inputs the cache
 // could not answer: cached inputs cost $0 and are not counted against tpm.
 // A request whose inputs are all cached never reaches the guard, so it
-// makes no upstream call and no reservation. The misses go on as a smaller
+// makes no upstream call and no reservation (nor counts against rpm), and
+// is settled at $0. The misses go on as a smaller
 // request, which the guard admits, limits and settles for its own team;
 // Batch then merges admitted requests into upstream calls below the guard.
 //
@@ -44,8 +45,10 @@
 // # Cache
 //
 // The key is the SHA-256 of the team (unless scope is shared), the
-// provider and upstream model that produced the vector, dimensions, the
-// input kind and the input itself. A lookup probes every deployment of
+// provider and upstream model that produced the vector, dimensions, any
+// other body field that can change the vector (input_type, truncate …),
+// the input kind and the input itself. Those other fields are part of the
+// batch key too, and reach the upstream. A lookup probes every deployment of
 // the alias in one MGET (Redis) and takes the first hit; a write stores
 // under the deployment that served (after a fallback, another alias's
 // model, which only that alias's lookups probe). Entries hold the input's
