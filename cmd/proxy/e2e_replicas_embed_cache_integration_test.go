@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 )
 
 // TestE2EReplicaEmbedCache: two replicas share the embeddings cache in
@@ -28,8 +29,12 @@ func TestE2EReplicaEmbedCache(t *testing.T) {
 	for i := range texts {
 		texts[i] = fmt.Sprintf("replica document %d", i)
 	}
+	// 256 connections at most, closed after each round: a thousand idle
+	// keep-alive connections slow the replicas' drain under -race.
+	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 256, MaxIdleConnsPerHost: 256}}
+	defer hc.CloseIdleConnections()
 	for i, want := range []string{"miss", "hit"} {
-		c := reps[i].client()
+		c := reps[i].client(option.WithHTTPClient(hc))
 		got := embedAll(&c, texts, openai.EmbeddingNewParamsEncodingFormatFloat)
 		bad := 0
 		for j, g := range got {
@@ -40,6 +45,7 @@ func TestE2EReplicaEmbedCache(t *testing.T) {
 				}
 			}
 		}
+		hc.CloseIdleConnections()
 		t.Logf("after replica %d: %d upstream calls", i+1, up.count())
 	}
 	if n := up.count(); n > 1000/128*2 {
