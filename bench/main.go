@@ -56,12 +56,15 @@ type options struct {
 	hostileConns int
 	hostileWait  time.Duration
 	hostileOnly  string
+	// embed mode (embed.go)
+	embedLatency time.Duration
 }
 
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.mode, "mode", "bench", `"bench" (the suite or -soak), "upstream" (serve only the fake upstream) or "hostile" (issue 16's slow bodies and compression bombs)`)
+	fs.StringVar(&o.mode, "mode", "bench", `"bench" (the suite or -soak), "upstream" (serve only the fake upstream), "hostile" (issue 16's slow bodies and compression bombs) or "embed" (issue 10's embeddings coalescing)`)
+	fs.DurationVar(&o.embedLatency, "embed-latency", 20*time.Millisecond, "embed: the fake upstream's time per embeddings call")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "upstream mode: loopback address to serve the fake on")
 	fs.StringVar(&o.proxyURL, "proxy", "", "measure this running proxy (http://127.0.0.1:PORT) instead of building and starting one")
 	fs.StringVar(&o.directURL, "direct", "", "with -proxy: the upstream that proxy points at, for the direct column (default: start a fake)")
@@ -173,8 +176,10 @@ func main() {
 		err = runUpstreamMode(ctx, o.listen, upstreamOptions{Chunks: o.chunks, Delay: o.chunkDelay})
 	} else if o.mode == "hostile" {
 		err = runHostile(ctx, o)
+	} else if o.mode == "embed" {
+		err = runEmbed(ctx, o)
 	} else if o.mode != "bench" {
-		err = fmt.Errorf("-mode %q: want bench, upstream or hostile", o.mode)
+		err = fmt.Errorf("-mode %q: want bench, upstream, hostile or embed", o.mode)
 	} else {
 		// Pinned to one core the runtime picks GOMAXPROCS=1, but pace keeps
 		// a thread in nanosleep; the workers need a P of their own.

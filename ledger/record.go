@@ -25,7 +25,9 @@ type Record struct {
 	PromptTokens     int
 	CompletionTokens int
 	// CachedTokens are part of PromptTokens, ReasoningTokens part of
-	// CompletionTokens (as OpenAI reports them).
+	// CompletionTokens (as OpenAI reports them). On an embeddings row,
+	// CachedTokens are the input tokens the embeddings cache served
+	// instead: not part of PromptTokens and not charged.
 	CachedTokens    int
 	ReasoningTokens int
 	// CostUSD is the price of the tokens above.

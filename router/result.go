@@ -65,6 +65,16 @@ type Result struct {
 	// Settled is true once CostUSD is final.
 	Settled bool
 
+	// Set by the embedding service (embed).
+
+	// EmbedCache is "hit", "miss" or "partial" when the embeddings cache
+	// answered all, none or some of the inputs (x-llmproxy-cache); "" when
+	// no cache ran.
+	EmbedCache string
+	// CachedInputTokens are the input tokens the embeddings cache served:
+	// not in Usage, not charged, not counted against tpm.
+	CachedInputTokens int
+
 	// Set by memory.
 
 	// Conversation is the stored conversation the request used

@@ -157,6 +157,10 @@ type EmbedResponse struct {
 	// Data is the JSON body to send to the client.
 	Data  []byte
 	Usage Usage
+	// Vectors, when set, are the embeddings in input order as the
+	// upstream encoded them (float32). The embed package's batcher
+	// returns them instead of Data, and its cache stage renders Data.
+	Vectors [][]float32
 }
 
 // Timeouts bounds one upstream attempt. Zero means no limit.

@@ -41,6 +41,9 @@ type Config struct {
 	// Memory stores conversations on the server (x-llmproxy-conversation),
 	// in the database above.
 	Memory MemoryConfig `yaml:"memory"`
+	// Embeddings configures the embedding service behind /v1/embeddings
+	// (and RAG): request coalescing and the cache.
+	Embeddings EmbeddingsConfig `yaml:"embeddings"`
 
 	// doc is the expanded YAML tree this Config was decoded from; Validate
 	// reads line:column positions from it. Nil for a Config built in Go.
@@ -165,6 +168,50 @@ type ModelConfig struct {
 	Timeouts *TimeoutsConfig `yaml:"timeouts"`
 	// RateLimit caps this alias across all teams.
 	RateLimit *RateLimitConfig `yaml:"rate_limit"`
+	// Embeddings overrides embeddings.batch for this alias (type
+	// embedding); unset fields keep the global values.
+	Embeddings *ModelEmbeddingsConfig `yaml:"embeddings"`
+}
+
+// ModelEmbeddingsConfig is an embedding alias's own settings.
+type ModelEmbeddingsConfig struct {
+	// Batch overrides embeddings.batch for this alias.
+	Batch *EmbedBatchConfig `yaml:"batch"`
+}
+
+// EmbeddingsConfig configures the embedding service.
+type EmbeddingsConfig struct {
+	// Batch merges concurrent /v1/embeddings requests of one team for the
+	// same alias, dimensions and input kind into upstream calls.
+	Batch EmbedBatchConfig `yaml:"batch"`
+	// Cache keeps vectors so that an input seen before costs nothing.
+	Cache EmbedCacheConfig `yaml:"cache"`
+}
+
+// EmbedBatchConfig bounds one coalesced upstream embeddings call.
+type EmbedBatchConfig struct {
+	// MaxInputs is the most inputs one upstream call carries, 1 to 2048
+	// (OpenAI's limit); a batch that reaches it is sent at once. 1 turns
+	// coalescing off. Default 128.
+	MaxInputs int `yaml:"max_inputs"`
+	// MaxWait is the longest a request waits for others to share its
+	// upstream call; "0s" sends every request at once. Default "5ms".
+	MaxWait *Duration `yaml:"max_wait"`
+}
+
+// EmbedCacheConfig is the embeddings cache: in process, or in Redis (shared
+// by every replica) when the redis block is set.
+type EmbedCacheConfig struct {
+	// TTL is how long a vector stays cached. Default "168h" (7 days).
+	TTL Duration `yaml:"ttl"`
+	// MaxEntries bounds the in-process cache (one entry per input, about
+	// 4 bytes per dimension: 100000 × 1536 dimensions ≈ 615 MB). Redis
+	// entries are bounded by ttl and Redis's own maxmemory. Default 100000.
+	MaxEntries int `yaml:"max_entries"`
+	// Scope is "team" (default): a team's cached inputs answer only that
+	// team, so nobody learns what another team embedded; or "shared":
+	// every team answers from one cache.
+	Scope string `yaml:"scope"`
 }
 
 // DeploymentConfig is one upstream model behind an alias.

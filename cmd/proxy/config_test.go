@@ -176,6 +176,15 @@ func TestFullConfig(t *testing.T) {
 	if c.Database.URL.Value() != fullEnv["DATABASE_URL"] || c.Budget.Unpriced != "deny" {
 		t.Errorf("database, budget = %+v, %+v", c.Database, c.Budget)
 	}
+	wait := func(d time.Duration) *Duration { v := Duration(d); return &v }
+	wantE := EmbeddingsConfig{Batch: EmbedBatchConfig{MaxInputs: 256, MaxWait: wait(10 * time.Millisecond)},
+		Cache: EmbedCacheConfig{TTL: Duration(72 * time.Hour), MaxEntries: 50000, Scope: "shared"}}
+	if !reflect.DeepEqual(c.Embeddings, wantE) {
+		t.Errorf("embeddings = %+v; want %+v", c.Embeddings, wantE)
+	}
+	if e := c.Models[2].Embeddings; e == nil || !reflect.DeepEqual(*e.Batch, EmbedBatchConfig{MaxInputs: 64, MaxWait: wait(2 * time.Millisecond)}) {
+		t.Errorf("models[2].embeddings = %+v; want batch {64, 2ms}", e)
+	}
 	if w := c.Warnings(); len(w) != 0 {
 		t.Errorf("Warnings() = %q; want none", w)
 	}
@@ -190,6 +199,7 @@ redis: {url: "redis://localhost:6379"}
 `, nil)
 	sec := func(n int) Duration { return Duration(time.Duration(n) * time.Second) }
 	delay := sec(5)
+	fiveMS := Duration(5 * time.Millisecond)
 	want := Config{
 		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 10 << 20, ShutdownDelay: &delay, DrainTimeout: sec(30), ReadTimeout: sec(60), BodyReadTimeout: sec(10), IdleTimeout: sec(120), DataDir: "./data", LogLevel: "info"},
 		Providers: []ProviderConfig{{Name: "o", Type: "openai", BaseURL: "https://api.openai.com/v1", APIKey: "k",
@@ -203,6 +213,8 @@ redis: {url: "redis://localhost:6379"}
 			PoolSize: max(64, 10*runtime.GOMAXPROCS(0))},
 		Budget: BudgetConfig{Unpriced: "allow"},
 		Memory: MemoryConfig{Retention: Duration(720 * time.Hour), CleanupEvery: Duration(time.Hour)},
+		Embeddings: EmbeddingsConfig{Batch: EmbedBatchConfig{MaxInputs: 128, MaxWait: &fiveMS},
+			Cache: EmbedCacheConfig{TTL: Duration(168 * time.Hour), MaxEntries: 100000, Scope: "team"}},
 	}
 	c.doc = nil
 	if !reflect.DeepEqual(*c, want) {

@@ -50,11 +50,18 @@ teams:
 // embedInput is one input of 3 tokens.
 const embedInput = "one two three"
 
+// embedInputs are distinct inputs of 3 tokens each: the embeddings cache
+// would answer a repeated one without the upstream or the budget.
+var embedInputs = []string{embedInput, "one two four", "one two five", "one two six", "one two seven",
+	"one two eight", "one two nine", "one two ten", "one two eleven"}
+
 // startEmbedBudgetE2E is startE2E with embedBudgetConfig.
 func startEmbedBudgetE2E(t *testing.T) *e2e {
 	t.Helper()
-	if n := budget.NewCounter().Text("embed-priced", embedInput); n != 3 {
-		t.Fatalf("the tokenizer counts %q as %d tokens; the test needs the fake's 3", embedInput, n)
+	for _, in := range embedInputs {
+		if n := budget.NewCounter().Text("embed-priced", in); n != 3 {
+			t.Fatalf("the tokenizer counts %q as %d tokens; the test needs the fake's 3", in, n)
+		}
 	}
 	return startFakeE2E(t, embedBudgetConfig)
 }
@@ -83,8 +90,9 @@ func embedOnce(t *testing.T, c *openai.Client, input openai.EmbeddingNewParamsIn
 	return r
 }
 
-func oneInput() openai.EmbeddingNewParamsInputUnion {
-	return openai.EmbeddingNewParamsInputUnion{OfString: openai.String(embedInput)}
+// oneInput is the i-th distinct input of 3 tokens.
+func oneInput(i int) openai.EmbeddingNewParamsInputUnion {
+	return openai.EmbeddingNewParamsInputUnion{OfString: openai.String(embedInputs[i])}
 }
 
 // TestE2EEmbeddingsBudget is issue 9's scenario with the budget alone: 8
@@ -97,7 +105,7 @@ func TestE2EEmbeddingsBudget(t *testing.T) {
 	c := e.noRetry()
 	served, refused := 0, 0
 	for i := range 8 {
-		r := embedOnce(t, c, oneInput())
+		r := embedOnce(t, c, oneInput(i))
 		switch {
 		case r.status == 200:
 			served++
@@ -146,13 +154,13 @@ func TestE2EEmbeddingsRateLimit(t *testing.T) {
 	e := startEmbedBudgetE2E(t)
 	c := e.noRetry(option.WithAPIKey("sk-rpm"))
 	for i := range 5 {
-		r := embedOnce(t, c, oneInput())
+		r := embedOnce(t, c, oneInput(i))
 		if r.status != 200 || r.header.Get("x-ratelimit-limit-requests") != "5" || r.header.Get("x-ratelimit-remaining-requests") != strconv.Itoa(4-i) {
 			t.Errorf("call %d: %d, x-ratelimit-limit-requests %q remaining %q; want 200, 5, %d",
 				i+1, r.status, r.header.Get("x-ratelimit-limit-requests"), r.header.Get("x-ratelimit-remaining-requests"), 4-i)
 		}
 	}
-	r := embedOnce(t, c, oneInput())
+	r := embedOnce(t, c, oneInput(5))
 	if r.status != 429 || r.errType != "rate_limit_error" || r.header.Get("Retry-After") == "" || r.header.Get("x-ratelimit-remaining-requests") != "0" {
 		t.Errorf("6th call: %d %q, Retry-After %q; want 429 rate_limit_error with Retry-After", r.status, r.errType, r.header.Get("Retry-After"))
 	}
@@ -180,4 +188,31 @@ func TestE2EEmbeddingsTokenArrays(t *testing.T) {
 	if r := embedOnce(t, c, tokens(20)); r.status != 200 {
 		t.Errorf("20 tokens at $0.05 against $1.00: %d %q; want 200", r.status, r.errType)
 	}
+}
+
+// threeTokenInputs are n distinct inputs the tokenizer counts as 3 tokens
+// each (three common words), for tests whose budget arithmetic needs the
+// fake's 3 tokens per input while the embeddings cache must not answer a
+// repeated input.
+func threeTokenInputs(t testing.TB, n int) []string {
+	t.Helper()
+	first := []string{"one", "two", "three", "four", "five", "six"}
+	second := []string{"red", "blue", "green", "black", "white", "brown", "gray", "pink"}
+	third := []string{"cat", "dog", "bird", "fish", "horse", "cow", "sheep", "pig", "duck", "goat"}
+	c := budget.NewCounter()
+	var out []string
+	for _, a := range first {
+		for _, b := range second {
+			for _, d := range third {
+				s := a + " " + b + " " + d
+				if len(out) < n && c.Text("embed-priced", s) == 3 {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("only %d three-token inputs; the test needs %d", len(out), n)
+	}
+	return out
 }

@@ -57,8 +57,9 @@ func TestE2EReplicaMixedBudget(t *testing.T) {
 	)
 	params := chatParams("gpt-test")
 	params.MaxTokens = openai.Int(24)
-	embedParams := openai.EmbeddingNewParams{Model: "embed-priced",
-		Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{embedInput, embedInput}}}
+	// Distinct inputs: the embeddings cache would answer a repeated one
+	// for $0, outside the budget.
+	inputs := threeTokenInputs(t, total)
 	chats := make([]streamResult, total)
 	embeds := make([]embedResult, total)
 	start := make(chan struct{})
@@ -74,6 +75,8 @@ func TestE2EReplicaMixedBudget(t *testing.T) {
 				return
 			}
 			var resp *http.Response
+			embedParams := openai.EmbeddingNewParams{Model: "embed-priced",
+				Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{inputs[i-1], inputs[i]}}}
 			_, err := c.Embeddings.New(ctx, embedParams, option.WithResponseInto(&resp))
 			var apiErr *openai.Error
 			switch {

@@ -363,8 +363,12 @@ func serveEmbeddings(w http.ResponseWriter, body []byte) {
 	_ = json.Unmarshal(body, &ask)
 	n := 1
 	var many []string
-	if json.Unmarshal(ask.Input, &many) == nil {
+	var arrays []json.RawMessage
+	switch {
+	case json.Unmarshal(ask.Input, &many) == nil:
 		n = len(many)
+	case json.Unmarshal(ask.Input, &arrays) == nil && len(arrays) > 0 && arrays[0][0] == '[':
+		n = len(arrays) // token arrays: one embedding each
 	}
 	type item struct {
 		Object    string `json:"object"`

@@ -38,6 +38,9 @@ func setResultHeaders(c *fiber.Ctx, res *router.Result) {
 	if res.HasBudgetUSD {
 		c.Set("x-llmproxy-budget-remaining-usd", strconv.FormatFloat(max(res.BudgetRemainingUSD, 0), 'f', 6, 64))
 	}
+	if res.EmbedCache != "" {
+		c.Set("x-llmproxy-cache", res.EmbedCache) // hit, miss or partial (embed.Service)
+	}
 	if res.Conversation != "" {
 		c.Set(headerConversation, res.Conversation)
 	}

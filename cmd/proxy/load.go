@@ -156,6 +156,15 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Budget.Unpriced, "allow")
 	setDefault(&c.Memory.Retention, Duration(720*time.Hour))
 	setDefault(&c.Memory.CleanupEvery, Duration(time.Hour))
+	e := &c.Embeddings
+	setDefault(&e.Batch.MaxInputs, 128)
+	if e.Batch.MaxWait == nil {
+		d := Duration(5 * time.Millisecond)
+		e.Batch.MaxWait = &d
+	}
+	setDefault(&e.Cache.TTL, Duration(168*time.Hour))
+	setDefault(&e.Cache.MaxEntries, 100000)
+	setDefault(&e.Cache.Scope, "team")
 }
 
 // inherit sets every zero field of t from d.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"llmproxy/memory"
+	"llmproxy/embed"
 	"llmproxy/router"
 )
 
@@ -39,12 +40,14 @@ type Server struct {
 	keys *keyring
 	chat router.Handler
 	// embed is the same chain as chat, serving embeddings.
-	embed   router.EmbedHandler
-	router  *router.Router
-	models  []modelInfo
-	byModel map[string]*modelInfo
-	metrics *metrics
-	gather  *prometheus.Registry
+	embed router.EmbedHandler
+	// embedder is the embedding service's Go API, bound to embed.
+	embedder *embed.Service
+	router   *router.Router
+	models   []modelInfo
+	byModel  map[string]*modelInfo
+	metrics  *metrics
+	gather   *prometheus.Registry
 	// base is the parent of every request context: cancelling it stops
 	// every in-flight upstream call at the end of a drain.
 	base   context.Context
@@ -83,9 +86,16 @@ type readyCheck struct {
 
 // ServerOptions are the parts a Server is built from (see wire.go).
 type ServerOptions struct {
-	Log      *slog.Logger
-	Keys     *keyring
-	Chat     router.Handler // the middleware chain around Router; it serves embeddings too
+	Log  *slog.Logger
+	Keys *keyring
+	Chat router.Handler // the middleware chain around Router; it serves embeddings too
+	// Embed, when set, serves embeddings instead of Chat: the chain with
+	// the embedding service's stages (wire_embed.go).
+	Embed router.EmbedHandler
+	// Embedder is the embedding service's Go API (RAG, ingestion); Embed
+	// must be its chain. NewServer binds it and records its calls in the
+	// usage ledger.
+	Embedder *embed.Service
 	Router   *router.Router
 	Models   []modelInfo
 	Registry *prometheus.Registry
@@ -112,6 +122,12 @@ func NewServer(o ServerOptions) *Server {
 		panic("llmproxy: the chat chain does not serve embeddings")
 	}
 	s.embed = embed
+	if o.Embed != nil {
+		s.embed = o.Embed
+	}
+	if s.embedder = o.Embedder; s.embedder != nil {
+		s.embedder.Bind(s.embed, s.recordEmbedCall)
+	}
 	s.bodyIdle, s.bodyTotal = time.Duration(o.Server.BodyReadTimeout), time.Duration(o.Server.ReadTimeout)
 	s.master = newMasterKey(o.Server.MasterKey)
 	for i := range s.models {

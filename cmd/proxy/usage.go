@@ -125,6 +125,7 @@ func (s *Server) recordUsage(r *reqRecord, outcome string, dur time.Duration) {
 		return
 	}
 	use, cost := s.usage.settle(r)
+	use.CachedTokens += r.result.CachedInputTokens // embeddings served from the cache: not in PromptTokens
 	s.usage.ledger.Add(ledger.Record{
 		Time: r.start.UTC(), RequestID: r.requestID, Route: r.route, Team: r.team, KeyID: r.keyID,
 		Alias: r.model, Provider: r.provider, Model: r.modelUsed,

@@ -42,6 +42,7 @@ func (c *Config) Validate(knownProviderTypes []string) error {
 	v.teams()
 	v.router()
 	v.stores()
+	v.embeddings()
 	return errors.Join(v.errs...)
 }
 

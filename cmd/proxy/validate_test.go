@@ -107,6 +107,12 @@ func TestParseConfigBroken(t *testing.T) {
 		{"unpriced", validBase + "budget: {unpriced: maybe}\n", nil, `budget.unpriced: unknown unpriced policy "maybe" (want one of: allow, deny)`},
 		{"memory retention", validBase + "memory: {retention: -1h}\n", nil, `memory.retention: "-1h0m0s" is negative`},
 		{"memory history", validBase + "memory: {max_history_tokens: -5}\n", nil, `memory.max_history_tokens: -5 is negative`},
+		{"embed max_inputs", validBase + "embeddings: {batch: {max_inputs: 4096}}\n", nil, `embeddings.batch.max_inputs: 4096 is out of range; want 1 to 2048`},
+		{"embed max_wait", validBase + "embeddings: {batch: {max_wait: 2s}}\n", nil, `embeddings.batch.max_wait: "2s" is more than 1s`},
+		{"embed negative wait", validBase + "embeddings: {batch: {max_wait: -1ms}}\n", nil, `embeddings.batch.max_wait: "-1ms" is negative`},
+		{"embed scope", validBase + "embeddings: {cache: {scope: global}}\n", nil, `embeddings.cache.scope: unknown scope "global" (want one of: team, shared)`},
+		{"embed ttl", validBase + "embeddings: {cache: {ttl: -1h}}\n", nil, `embeddings.cache.ttl: "-1h0m0s" is negative`},
+		{"embed on chat", strings.Replace(validBase, "    deployments: [{provider: demo, model: demo-chat}]", "    deployments: [{provider: demo, model: demo-chat}]\n    embeddings: {batch: {max_inputs: 8}}", 1), nil, `models[0].embeddings: is set on a "chat" model; want type embedding`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.src), cfgEnv(tc.env))

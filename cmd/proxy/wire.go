@@ -113,16 +113,22 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
+	var guardMW router.Middleware
 	if guard != nil {
-		mws = append(mws, guard.Middleware())
+		guardMW = guard.Middleware()
+		mws = append(mws, guardMW)
 	}
 	if guard != nil {
 		usage.status = guard.Status
 	}
+	emb, err := buildEmbed(cfg, log, reg, rdb)
+	if err != nil {
+		return nil, err
+	}
 	srv := NewServer(ServerOptions{
-		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Router: rt, Models: infos,
-		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks,
-		Usage: usage, Memory: mem, Closers: []func(context.Context) error{stopMemory, closeUsage},
+		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Router: rt, Models: infos,
+		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage, Memory: mem,
+		Closers: []func(context.Context) error{stopMemory, func(context.Context) error { emb.Close(); return nil }, closeUsage},
 	})
 	built = true
 	startRouterBackground(srv, cfg, cd, clients)
