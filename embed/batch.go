@@ -63,8 +63,8 @@ type call struct {
 }
 
 type result struct {
-	vecs     [][]float32
-	usage    router.Usage
+	vecs  [][]float32
+	usage router.Usage
 	// route is what the router reported for the merged call (alias,
 	// target, attempts, fallbacks), copied to each caller's Result.
 	route route

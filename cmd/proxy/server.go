@@ -17,8 +17,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"llmproxy/memory"
 	"llmproxy/embed"
+	"llmproxy/memory"
 	"llmproxy/router"
 )
 
