@@ -15,6 +15,8 @@ BIN       ?= bin/llmproxy
 # that scripts/services.sh brings up.
 LLMPROXY_TEST_REDIS    ?= redis://127.0.0.1:6379/15
 LLMPROXY_TEST_DATABASE ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+# The official Node SDK, installed by scripts/services.sh, for the Node e2e tests.
+LLMPROXY_TEST_NODE_MODULES ?= $(CURDIR)/.cache/node-sdk/node_modules
 
 GOFILES_CMD = find . \( -name .git -o -name node_modules -o -name vendor -o -name testdata \) -prune -o -name '*.go' -print0
 
@@ -37,11 +39,13 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags integration $(PKGS)
 
+unit: export LLMPROXY_TEST_NODE_MODULES := $(LLMPROXY_TEST_NODE_MODULES)
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 integration: export LLMPROXY_TEST_REDIS := $(LLMPROXY_TEST_REDIS)
 integration: export LLMPROXY_TEST_DATABASE := $(LLMPROXY_TEST_DATABASE)
+integration: export LLMPROXY_TEST_NODE_MODULES := $(LLMPROXY_TEST_NODE_MODULES)
 integration:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags integration $(PKGS)
 

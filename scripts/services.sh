@@ -142,4 +142,18 @@ if [ "$have" != "$PGVECTOR_VERSION" ]; then
     die "extension vector is at '$have' in '$PG_DB' and cannot be updated to $PGVECTOR_VERSION"
 fi
 
-log "ok: PostgreSQL $PG_MAJOR on $PG_HOST:$PG_PORT (db $PG_DB, vector $PGVECTOR_VERSION), Redis on $REDIS_HOST:$REDIS_PORT"
+# ---------------------------------------------------------------- Node SDK for the e2e tests
+# The official Node SDK (npm "openai") drives the proxy in the Node e2e tests
+# (cmd/proxy/testdata/node); the Makefile points LLMPROXY_TEST_NODE_MODULES here.
+OPENAI_NODE_VERSION=6.49.0
+NODE_DIR=${LLMPROXY_NODE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/node-sdk}
+need node "Node.js is missing (the Node SDK e2e tests need it)"
+need npm "npm is missing (the Node SDK e2e tests need it)"
+if ! grep -qs "\"version\": \"$OPENAI_NODE_VERSION\"" "$NODE_DIR/node_modules/openai/package.json"; then
+  log "npm openai@$OPENAI_NODE_VERSION not in $NODE_DIR: installing"
+  mkdir -p "$NODE_DIR"
+  npm install --prefix "$NODE_DIR" --no-audit --no-fund --silent "openai@$OPENAI_NODE_VERSION" >/dev/null ||
+    die "npm install openai@$OPENAI_NODE_VERSION failed"
+fi
+
+log "ok: PostgreSQL $PG_MAJOR on $PG_HOST:$PG_PORT (db $PG_DB, vector $PGVECTOR_VERSION), Redis on $REDIS_HOST:$REDIS_PORT, npm openai $OPENAI_NODE_VERSION"

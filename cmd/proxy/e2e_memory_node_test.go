@@ -16,6 +16,9 @@ func TestMemoryE2ENode(t *testing.T) {
 	mods := os.Getenv("LLMPROXY_TEST_NODE_MODULES")
 	node, err := exec.LookPath("node")
 	if err != nil || mods == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI: node and LLMPROXY_TEST_NODE_MODULES are required (make test sets them up via scripts/services.sh)")
+		}
 		t.Skip("needs node and LLMPROXY_TEST_NODE_MODULES (a node_modules with the openai package)")
 	}
 	e := startE2E(t)
