@@ -248,25 +248,29 @@ func TestE2EReplicaCooldown(t *testing.T) {
 		cd.Until.Before(limitedAt.Add(1900*time.Millisecond)) || cd.Until.After(limitedAt.Add(2100*time.Millisecond)) {
 		t.Errorf("replica 2's /admin/deployments shows a's cooldown as %+v; want rate_limited until +2s", cd)
 	}
+	// Judged by when things happened, not when the loop sent them: under
+	// load a request sent at +1.89 s may reach the router after the
+	// cooldown ended, and may then rightly go to a.
+	cooldownEnd := limitedAt.Add(2 * time.Second)
 	sent := 0
 	for time.Since(limitedAt) < 1900*time.Millisecond {
-		if p := chat(reps[1]); p != "b" {
+		if p := chat(reps[1]); p != "b" && time.Now().Before(cooldownEnd) {
 			t.Errorf("%v after the 429, replica 2 routed to %q; want b (a cools down for 2 s)", time.Since(limitedAt), p)
 		}
 		sent++
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := len(aHits.all()); n != 1 {
-		t.Errorf("a got %d requests within its Retry-After; want only the 429 (%+v)", n, aHits.all())
-	}
 	if !eventually(2*time.Second, func() bool { return chat(reps[1]) == "a" }) {
 		t.Fatalf("a got no traffic through replica 2 by %v after the 429", time.Since(limitedAt))
 	}
 	hits = aHits.all()
-	last := hits[len(hits)-1]
-	back := last.at.Sub(limitedAt)
-	if last.replica != "2" || back < 2*time.Second-5*time.Millisecond {
-		t.Errorf("a's first hit after the cooldown: replica %q at +%v; want replica 2 at +2s or later", last.replica, back)
+	if len(hits) < 2 {
+		t.Fatalf("a's hits = %+v; want the 429 and a request after the cooldown", hits)
+	}
+	next := hits[1] // a's first hit after the 429: the upstream's own clock
+	back := next.at.Sub(limitedAt)
+	if next.replica != "2" || back < 2*time.Second-5*time.Millisecond {
+		t.Errorf("a's first hit after the 429: replica %q at +%v; want replica 2 at +2s or later (hits %+v)", next.replica, back, hits)
 	}
 	t.Logf("cooldown: %d requests through replica 2 in the 1.9 s after the 429 all went to b (b hits %d); a served again at +%v",
 		sent, len(bHits.all()), back)
