@@ -71,8 +71,13 @@ func (cd *Cooldowns) Get(deployment string) router.Cooldown { return cd.local.Ge
 
 // Set records c locally first (so this replica honours it even if Redis
 // is down), then in Redis with an expiry, then tells the other replicas.
-// A zero Until clears the cooldown everywhere.
+// A zero Until clears the cooldown everywhere. Until is rounded up to the
+// millisecond, the precision the other replicas receive, so every replica
+// holds the same instant whether or not this one has seen its own event.
 func (cd *Cooldowns) Set(ctx context.Context, deployment string, c router.Cooldown) error {
+	if !c.Until.IsZero() {
+		c.Until = time.UnixMilli((c.Until.UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+	}
 	_ = cd.local.Set(ctx, deployment, c)
 	msg := deployment + "\n" + encodeCooldown(c)
 	pipe := cd.c.rdb.TxPipeline()
