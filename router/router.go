@@ -109,7 +109,8 @@ type Options struct {
 	// Allowed reports whether a team may use an alias (fallbacks to other
 	// aliases are checked); nil allows all.
 	Allowed func(team, alias string) bool
-	// Rand seeds each request's weighted shuffle; nil means math/rand/v2.
+	// Rand seeds each request's weighted shuffle and draws the retry
+	// backoff's jitter; nil means math/rand/v2.
 	Rand func() uint64
 }
 

@@ -189,7 +189,7 @@ func (r *Router) overflowed(e *Error, alias string) bool {
 // false, without sleeping, when the wait would pass the deadline.
 func (r *Router) backoff(ctx context.Context, n int, last *Error) bool {
 	ceil := min(r.opts.RetryMax, r.opts.RetryBase<<min(n, 20))
-	d := time.Duration(rand.Float64() * float64(ceil))
+	d := time.Duration(r.jitter() * float64(ceil))
 	if last != nil && last.RetryAfter > d {
 		d = last.RetryAfter
 	}
@@ -204,6 +204,15 @@ func (r *Router) backoff(ctx context.Context, n int, last *Error) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// jitter is a uniform number in [0, 1) from Options.Rand when set (tests),
+// else math/rand/v2.
+func (r *Router) jitter() float64 {
+	if r.opts.Rand != nil {
+		return float64(r.opts.Rand()>>11) / (1 << 53)
+	}
+	return rand.Float64()
 }
 
 // timeouts resolves one attempt's bounds: the alias's non-zero fields over
