@@ -145,15 +145,23 @@ func (p *prober) run(ctx context.Context) {
 		}
 		if err := p.probe(ctx); err != nil {
 			p.log.WarnContext(ctx, "health probe failed", slog.String("provider", p.provider), slog.Any("err", err))
-			p.rt.SetCooldown(ctx, p.provider, time.Now().Add(p.every))
+			// Benched until the next probe can have answered (its tick, its
+			// timeout, and a tick's slack for a busy scheduler): a bench of
+			// one interval expired before the next verdict and let live
+			// traffic reach a provider known to fail. A passing probe
+			// clears it at once, so the margin costs a recovery nothing.
+			p.rt.SetCooldown(ctx, p.provider, time.Now().Add(2*p.every+p.timeout()))
 		} else {
 			p.rt.SetCooldown(ctx, p.provider, time.Time{})
 		}
 	}
 }
 
+// timeout bounds one probe: its interval, at most 10s.
+func (p *prober) timeout() time.Duration { return min(p.every, 10*time.Second) }
+
 func (p *prober) probe(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, min(p.every, 10*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
 	if err != nil {
