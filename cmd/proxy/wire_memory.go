@@ -89,7 +89,8 @@ func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
-// Handle drops river's complaints that its own context was cancelled:
+// Handle drops river's complaints that its own context was cancelled
+// and logs its errors as warnings (see below):
 // they come from stopping the client at shutdown (an insert notification
 // in flight), which is no failure an operator must act on.
 func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
@@ -107,6 +108,13 @@ func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
 	})
 	if canceled {
 		return nil
+	}
+	if r.Level >= slog.LevelError {
+		// River retries what it reports here by itself (its LISTEN
+		// connection lost in a database blip, a job retried): degraded,
+		// not an operator's action. A retention sweep that fails for good
+		// is logged by our own job.
+		r.Level = slog.LevelWarn
 	}
 	return h.Handler.Handle(ctx, r)
 }
