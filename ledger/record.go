@@ -10,7 +10,8 @@ type Record struct {
 	// Time is when the request arrived.
 	Time      time.Time
 	RequestID string
-	// Route is "chat" or "embeddings".
+	// Route is "chat" or "embeddings", or for Go-API embeddings made on a
+	// team's behalf "ingest", "rag" or "search" (router.WithLedgerRoute).
 	Route string
 	Team  string
 	// KeyID is the API key's safe id ("key_" plus a hash prefix).

@@ -7,6 +7,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	identityKey
+	ledgerRouteKey
 )
 
 // Identity says who is calling: the team and the API key's id (a short
@@ -36,4 +37,17 @@ func WithIdentity(ctx context.Context, id Identity) context.Context {
 func IdentityFrom(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey).(Identity)
 	return id, ok
+}
+
+// WithLedgerRoute returns ctx whose Go-API calls (embed.Service.Embed on
+// behalf of ingestion, RAG or vector-store search) are written to the
+// usage ledger under route instead of the HTTP route ("embeddings").
+func WithLedgerRoute(ctx context.Context, route string) context.Context {
+	return context.WithValue(ctx, ledgerRouteKey, route)
+}
+
+// LedgerRoute returns the ledger route set by WithLedgerRoute, or "".
+func LedgerRoute(ctx context.Context) string {
+	r, _ := ctx.Value(ledgerRouteKey).(string)
+	return r
 }

@@ -121,7 +121,7 @@ func registerLedgerMetrics(reg prometheus.Registerer, l *ledger.Ledger) {
 // recordUsage queues the ledger row of a finished chat or embeddings
 // request. Requests without a team (refused before auth) have no row.
 func (s *Server) recordUsage(r *reqRecord, outcome string, dur time.Duration) {
-	if s.usage == nil || r.team == "" || (r.route != routeChat && r.route != routeEmbed) {
+	if s.usage == nil || r.team == "" || r.route == routeModels || r.route == routeOther {
 		return
 	}
 	use, cost := s.usage.settle(r)

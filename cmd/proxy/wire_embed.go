@@ -65,7 +65,11 @@ func embedChain(rt *router.Router, svc *embed.Service, guard router.Middleware) 
 func (s *Server) recordEmbedCall(ctx context.Context, c embed.Call) {
 	id, _ := router.IdentityFrom(ctx)
 	req := c.Request
-	r := &reqRecord{requestID: router.RequestID(ctx), route: routeEmbed, model: req.Model, team: id.Team, keyID: id.KeyID,
+	route := routeEmbed
+	if lr := router.LedgerRoute(ctx); lr != "" {
+		route = lr // "ingest", "rag", "search": who embedded on the team's behalf
+	}
+	r := &reqRecord{requestID: router.RequestID(ctx), route: route, model: req.Model, team: id.Team, keyID: id.KeyID,
 		start: c.Start, status: 200, usage: c.Usage}
 	if req.Result != nil {
 		r.result = *req.Result
