@@ -27,6 +27,9 @@ var (
 type DB struct {
 	db   *sql.DB
 	path string
+	// vecs caches the vector stores' embeddings for exact search
+	// (vs_search.go).
+	vecs vecCache
 }
 
 // Open creates dir if needed, opens dir/llmproxy.db and migrates it.
@@ -59,7 +62,7 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
-	return &DB{db: db, path: path}, nil
+	return &DB{db: db, path: path, vecs: newVecCache()}, nil
 }
 
 // Path is the database file.

@@ -1,0 +1,345 @@
+package sqlite
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"llmproxy/vectorstore"
+)
+
+// Vector search on SQLite is exact: every chunk's embedding of the stores
+// searched is compared with the query (cosine similarity), over vectors
+// kept in memory (DEPS.md: 100k × 384 dimensions in about 20 ms on two
+// cores; a scan over the blobs in SQLite would read them all per query).
+// A store's vectors are loaded on its first search and dropped by any
+// write to its chunks; attributes are kept per file, so a filter is one
+// lookup per file. Above a few 100k chunks, use PostgreSQL.
+
+// storeVecs is one store's chunks, normalised to unit length.
+type storeVecs struct {
+	ids   []int64
+	file  []int32 // index into attrs
+	vecs  [][]float32
+	attrs []map[string]any
+}
+
+// vecCache holds storeVecs by store id. version counts a store's
+// invalidations, so a load that raced with a write is not kept.
+type vecCache struct {
+	mu      sync.Mutex
+	stores  map[string]*storeVecs
+	version map[string]uint64
+}
+
+func newVecCache() vecCache {
+	return vecCache{stores: map[string]*storeVecs{}, version: map[string]uint64{}}
+}
+
+func (c *vecCache) invalidate(storeID string) {
+	c.mu.Lock()
+	delete(c.stores, storeID)
+	c.version[storeID]++
+	c.mu.Unlock()
+}
+
+// get returns storeID's vectors, loading them when they are not cached.
+func (d *DB) storeVectors(ctx context.Context, storeID string) (*storeVecs, error) {
+	c := &d.vecs
+	c.mu.Lock()
+	sv, v := c.stores[storeID], c.version[storeID]
+	c.mu.Unlock()
+	if sv != nil {
+		return sv, nil
+	}
+	sv, err := d.loadVectors(ctx, storeID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.version[storeID] == v {
+		c.stores[storeID] = sv
+	}
+	c.mu.Unlock()
+	return sv, nil
+}
+
+func (d *DB) loadVectors(ctx context.Context, storeID string) (*storeVecs, error) {
+	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	sv := &storeVecs{}
+	files := map[string]int32{}
+	rows, err := tx.QueryContext(ctx, `SELECT file_id, attributes FROM vector_store_files WHERE vector_store_id = ?`, storeID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: load attributes: %w", err)
+	}
+	for rows.Next() {
+		var id, attrs string
+		var m map[string]any
+		if err := rows.Scan(&id, &attrs); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(attrs), &m); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: attributes: %w", err)
+		}
+		files[id] = int32(len(sv.attrs))
+		sv.attrs = append(sv.attrs, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT id, file_id, embedding FROM documents WHERE collection_id = ?`, storeID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: load vectors: %w", err)
+	}
+	defer rows.Close()
+	var backing []float32
+	for rows.Next() {
+		var id int64
+		var file string
+		var blob []byte
+		if err := rows.Scan(&id, &file, &blob); err != nil {
+			return nil, err
+		}
+		fi, ok := files[file]
+		if !ok || len(blob)%4 != 0 {
+			continue
+		}
+		n := len(blob) / 4
+		if cap(backing)-len(backing) < n {
+			backing = make([]float32, 0, max(n*1024, 1<<16))
+		}
+		v := backing[len(backing) : len(backing)+n]
+		backing = backing[:len(backing)+n]
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4*i:]))
+		}
+		normalize(v)
+		sv.ids, sv.file, sv.vecs = append(sv.ids, id), append(sv.file, fi), append(sv.vecs, v)
+	}
+	return sv, rows.Err()
+}
+
+func normalize(v []float32) {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	if s == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(s))
+	for i := range v {
+		v[i] *= inv
+	}
+}
+
+func dot(a, b []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return s0 + s1 + s2 + s3
+}
+
+type scored struct {
+	id    int64
+	score float32
+}
+
+// topK is a min-heap of the best k scores seen.
+type topK []scored
+
+func (h topK) Len() int           { return len(h) }
+func (h topK) Less(i, j int) bool { return h[i].score < h[j].score }
+func (h topK) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *topK) Push(x any)        { *h = append(*h, x.(scored)) }
+func (h *topK) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (h *topK) offer(k int, s scored) {
+	if len(*h) < k {
+		heap.Push(h, s)
+	} else if s.score > (*h)[0].score {
+		(*h)[0] = s
+		heap.Fix(h, 0)
+	}
+}
+
+// parallelAbove is the number of vectors from which a scan is split
+// across the CPUs.
+const parallelAbove = 16384
+
+// VectorSearch implements vectorstore.Searcher.
+func (d *DB) VectorSearch(ctx context.Context, q vectorstore.VectorQuery) ([]vectorstore.Hit, error) {
+	qv := slices.Clone(q.Vector)
+	normalize(qv)
+	var all topK
+	for _, id := range q.StoreIDs {
+		sv, err := d.storeVectors(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		pass := make([]bool, len(sv.attrs))
+		for i, a := range sv.attrs {
+			pass[i] = q.Filter.Match(a)
+		}
+		parts := 1
+		if len(sv.vecs) >= parallelAbove {
+			parts = runtime.GOMAXPROCS(0)
+		}
+		tops := make([]topK, parts)
+		var wg sync.WaitGroup
+		for p := range parts {
+			lo, hi := p*len(sv.vecs)/parts, (p+1)*len(sv.vecs)/parts
+			wg.Go(func() {
+				h := &tops[p]
+				for i := lo; i < hi; i++ {
+					if v := sv.vecs[i]; pass[sv.file[i]] && len(v) == len(qv) {
+						h.offer(q.K, scored{sv.ids[i], dot(v, qv)})
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, t := range tops {
+			for _, s := range t {
+				all.offer(q.K, s)
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+	ids := make([]int64, len(all))
+	for i, s := range all {
+		ids[i] = s.id
+	}
+	hits, err := d.hits(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range hits {
+		hits[i].Score = float64(all[i].score)
+	}
+	return hits, nil
+}
+
+// hits reads the chunks ids, in that order (ids of chunks deleted
+// meanwhile are left out).
+func (d *DB) hits(ctx context.Context, ids []int64) ([]vectorstore.Hit, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := d.db.QueryContext(ctx, hitSelect+`, 0.0`+hitFrom+` WHERE d.id IN (`+placeholders(len(ids))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read hits: %w", err)
+	}
+	defer rows.Close()
+	byID := map[int64]vectorstore.Hit{}
+	for rows.Next() {
+		h, err := scanHit(rows)
+		if err != nil {
+			return nil, err
+		}
+		byID[h.ChunkID] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]vectorstore.Hit, 0, len(ids))
+	for _, id := range ids {
+		if h, ok := byID[id]; ok {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// hitSelect and hitFrom read a Hit; a rank column goes between them.
+const (
+	hitSelect = `SELECT d.id, d.collection_id, d.file_id, d.chunk_index, d.content, f.filename, v.attributes`
+	hitFrom   = ` FROM documents d
+	JOIN vector_store_files v ON v.vector_store_id = d.collection_id AND v.file_id = d.file_id
+	JOIN files f ON f.id = d.file_id`
+)
+
+func scanHit(rows *sql.Rows) (vectorstore.Hit, error) {
+	var h vectorstore.Hit
+	var attrs string
+	if err := rows.Scan(&h.ChunkID, &h.StoreID, &h.FileID, &h.ChunkIndex, &h.Content, &h.Filename, &attrs, &h.Score); err != nil {
+		return h, fmt.Errorf("sqlite: scan hit: %w", err)
+	}
+	if err := json.Unmarshal([]byte(attrs), &h.Attributes); err != nil {
+		return h, fmt.Errorf("sqlite: hit attributes: %w", err)
+	}
+	return h, nil
+}
+
+// TextSearch implements vectorstore.Searcher with FTS5: chunks holding any
+// of the terms, ranked by bm25 (Score is -bm25: higher is better). A
+// filter is applied to the ranked rows until K pass.
+func (d *DB) TextSearch(ctx context.Context, q vectorstore.TextQuery) ([]vectorstore.Hit, error) {
+	if len(q.Terms) == 0 || len(q.StoreIDs) == 0 {
+		return nil, nil
+	}
+	quoted := make([]string, len(q.Terms))
+	for i, t := range q.Terms {
+		quoted[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
+	}
+	args := []any{strings.Join(quoted, " OR ")}
+	for _, id := range q.StoreIDs {
+		args = append(args, id)
+	}
+	sqlq := hitSelect + `, -bm25(documents_fts)` + hitFrom + ` JOIN documents_fts ON documents_fts.rowid = d.id
+		WHERE documents_fts MATCH ? AND d.collection_id IN (` + placeholders(len(q.StoreIDs)) + `)
+		ORDER BY bm25(documents_fts)`
+	if q.Filter == nil {
+		sqlq += ` LIMIT ?`
+		args = append(args, q.K)
+	}
+	rows, err := d.db.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: text search: %w", err)
+	}
+	defer rows.Close()
+	var out []vectorstore.Hit
+	for len(out) < q.K && rows.Next() {
+		h, err := scanHit(rows)
+		if err != nil {
+			return nil, err
+		}
+		if q.Filter.Match(h.Attributes) {
+			out = append(out, h)
+		}
+	}
+	return out, rows.Err()
+}
