@@ -32,18 +32,18 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 	return nil
 }
 
-// RetentionJob returns the river workers and the periodic job that sweep
-// conversations idle for retention every interval, reporting each count
-// to deleted (a metric). River enqueues periodic jobs on its elected
-// leader only, and the job is unique per interval, so replicas sharing a
-// database run it once; it survives restarts and is retried on failure.
-func (m *Memory) RetentionJob(retention, every time.Duration, deleted func(int64)) (*river.Workers, *river.PeriodicJob) {
-	workers := river.NewWorkers()
+// AddRetentionJob adds the worker to workers and returns the periodic job
+// that sweeps conversations idle for retention every interval, reporting
+// each count to deleted (a metric). River enqueues periodic jobs on its
+// elected leader only, and the job is unique per interval, so replicas
+// sharing a database run it once; it survives restarts and is retried on
+// failure.
+func (m *Memory) AddRetentionJob(workers *river.Workers, retention, every time.Duration, deleted func(int64)) *river.PeriodicJob {
 	river.AddWorker(workers, &retentionWorker{m: m, retention: retention, deleted: deleted})
 	// River refuses unique periods under a second.
 	period := max(every, time.Second)
 	job := river.NewPeriodicJob(river.PeriodicInterval(every), func() (river.JobArgs, *river.InsertOpts) {
 		return RetentionArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: period}}
 	}, &river.PeriodicJobOpts{ID: "memory_retention", RunOnStart: true})
-	return workers, job
+	return job
 }

@@ -63,6 +63,22 @@ func (s *Server) readBody(c *fiber.Ctx) ([]byte, error) {
 	if declared > s.maxBody {
 		return nil, errBodyTooLarge()
 	}
+	r := s.bodyStream(c)
+	body, err := decodeBody(coding, r, s.maxBody, declared)
+	if err != nil {
+		return nil, bodyError(err, coding)
+	}
+	if r.eof {
+		// Read to its end: the connection can carry the next request.
+		c.Request().CloseBodyStream()
+	}
+	return body, nil
+}
+
+// bodyStream is the request's body as it arrives, each read bounded by
+// server.body_read_timeout and all of them by server.read_timeout.
+func (s *Server) bodyStream(c *fiber.Ctx) *bodyReader {
+	declared := c.Request().Header.ContentLength() // -1: chunked
 	stream := c.Request().BodyStream()
 	if stream == nil { // no body (or a server built without streaming)
 		stream = bytes.NewReader(c.Request().Body())
@@ -75,15 +91,7 @@ func (s *Server) readBody(c *fiber.Ctx) ([]byte, error) {
 			r.end = c.Context().Time().Add(s.bodyTotal)
 		}
 	}
-	body, err := decodeBody(coding, r, s.maxBody, declared)
-	if err != nil {
-		return nil, bodyError(err, coding)
-	}
-	if r.eof {
-		// Read to its end: the connection can carry the next request.
-		c.Request().CloseBodyStream()
-	}
-	return body, nil
+	return r
 }
 
 // contentCoding returns "" (identity), "gzip" or "deflate" for a

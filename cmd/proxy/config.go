@@ -44,6 +44,11 @@ type Config struct {
 	// Embeddings configures the embedding service behind /v1/embeddings
 	// (and RAG): request coalescing and the cache.
 	Embeddings EmbeddingsConfig `yaml:"embeddings"`
+	// VectorStores, when set, serves OpenAI's Files and Vector Stores API
+	// (/v1/files, /v1/vector_stores): uploads, durable ingestion jobs
+	// (parse, chunk, embed, store) and hybrid search, in the database
+	// above. Leave it out to serve neither.
+	VectorStores *VectorStoresConfig `yaml:"vector_stores"`
 
 	// doc is the expanded YAML tree this Config was decoded from; Validate
 	// reads line:column positions from it. Nil for a Config built in Go.
@@ -394,6 +399,45 @@ type MemoryConfig struct {
 	// completion cap and a margin; without a context_window the whole
 	// history is sent. The oldest whole turns are dropped first.
 	MaxHistoryTokens int `yaml:"max_history_tokens"`
+}
+
+// VectorStoresConfig configures files and vector stores. Every file and
+// vector store belongs to the team whose key created it; other teams get
+// 404. File bytes live in PostgreSQL when database.url is set (any replica
+// can ingest them), else under server.data_dir/files.
+type VectorStoresConfig struct {
+	// EmbeddingModel is the alias (a model of type embedding) that vector
+	// stores embed their chunks and queries with, unless created with the
+	// extension field embedding_model. Ingestion and search go through
+	// the embedding service: cached, budgeted, rate limited and charged
+	// to the team (ledger routes "ingest" and "search"). Required.
+	EmbeddingModel string `yaml:"embedding_model"`
+	// Chunking is the chunking strategy "auto" stands for: chunks of
+	// max_tokens tokens (100 to 4096, default 500) overlapping by
+	// overlap_tokens (at most half of max_tokens, default 50), counted
+	// with the tokenizer. A request's "static" strategy overrides it.
+	Chunking ChunkingConfig `yaml:"chunking"`
+	// MaxFileBytes caps one upload to POST /v1/files; a larger file gets
+	// 413. Default 52428800 (50 MiB); at most 536870912 (512 MiB,
+	// OpenAI's limit). It is independent of server.max_body_bytes, which
+	// caps JSON bodies. An upload is held in memory while it is stored.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	// Index is PostgreSQL's approximate nearest-neighbour index, one per
+	// embedding dimension: "hnsw" (default: built as chunks arrive, best
+	// recall) or "ivfflat" (built once a dimension has 1000 chunks,
+	// rebuilt as they grow fourfold; smaller and faster to build). Needs
+	// the pgvector extension in the database (CREATE EXTENSION vector, as
+	// a superuser). SQLite searches exactly and ignores it.
+	Index string `yaml:"index"`
+}
+
+// ChunkingConfig is a static chunking strategy.
+type ChunkingConfig struct {
+	// MaxTokens is a chunk's size in tokens. Default 500.
+	MaxTokens int `yaml:"max_tokens"`
+	// OverlapTokens is how many tokens a chunk repeats from the previous
+	// one. Default 50; 0 is no overlap.
+	OverlapTokens *int `yaml:"overlap_tokens"`
 }
 
 // BudgetConfig holds settings for every team's budget.

@@ -22,7 +22,7 @@ type importRule struct {
 
 // domain is what STYLE.md §1 calls the domain packages: each declares the
 // interfaces it needs and imports only router.
-var domain = []string{"budget", "ledger", "embed/...", "rag/...", "memory/..."}
+var domain = []string{"budget", "ledger", "embed/...", "rag/...", "memory/...", "vectorstore/..."}
 
 // importRules is STYLE.md §1's table: imports point toward router; a
 // store/* package may import the domain package whose interface it
@@ -37,6 +37,9 @@ var importRules = []importRule{
 	{"embed/...", []string{"router", "embed/..."}, "a domain package imports only router: no sibling, no store/*"},
 	{"rag/...", []string{"router", "rag/..."}, "a domain package imports only router (it declares Embedder, Retriever): no sibling, no store/*"},
 	{"memory/...", []string{"router", "memory/..."}, "a domain package imports only router: no sibling, no store/*"},
+	// vectorstore declares Storage, Embedder and Queue; cmd/proxy hands it
+	// the stores, embed.Service and the river client.
+	{"vectorstore/...", []string{"router", "vectorstore/..."}, "a domain package imports only router: no sibling, no store/*"},
 	{"store", []string{"router"}, "store holds what the stores share; it imports no domain package"},
 	{"store/...", append([]string{"router", "store"}, domain...), "a store/* package may import the domain packages whose interfaces it implements and store, never another store/* or providers"},
 	{"providers/sse", []string{"router"}, "providers/sse is a decoder under the adapters"},
@@ -46,7 +49,7 @@ var importRules = []importRule{
 	{"providers/azure", []string{"router", "providers/sse", "providers/upstream", "providers/openai"}, "an adapter imports router and the shared provider code; azure also reuses openai"},
 	{"providers/*", []string{"router", "providers/sse", "providers/upstream"}, "an adapter imports router and the shared provider code, never another adapter, budget or a store"},
 	{"providers", []string{"router", "providers/*"}, "the registry imports router and the adapters"},
-	{"cmd/proxy", []string{"router", "budget", "ledger", "embed/...", "rag/...", "memory/...", "store/...", "providers/..."}, "cmd/proxy wires everything; nothing imports it"},
+	{"cmd/proxy", []string{"router", "budget", "ledger", "embed/...", "rag/...", "memory/...", "vectorstore/...", "store/...", "providers/..."}, "cmd/proxy wires everything; nothing imports it"},
 	{"bench", nil, "bench drives the proxy over HTTP and imports none of its packages"},
 }
 
@@ -170,6 +173,8 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"llmproxy/rag", "llmproxy/embed", "rag/... may import only"},
 		{"llmproxy/memory", "llmproxy/rag", "memory/... may import only"},
 		{"llmproxy/memory/retention", "llmproxy/store/postgres", "memory/... may import only"},
+		{"llmproxy/vectorstore", "llmproxy/embed", "vectorstore/... may import only"},
+		{"llmproxy/vectorstore", "llmproxy/store/sqlite", "vectorstore/... may import only"},
 		{"llmproxy/cmd/other", "llmproxy/router", "no import rule for this package"},
 	} {
 		got := strings.Join(importViolations(tc.pkg, []string{tc.imp}), "\n")
@@ -182,6 +187,7 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"llmproxy/store/sqlite", "llmproxy/store"}, {"llmproxy/providers/azure", "llmproxy/providers/openai"},
 		{"llmproxy/providers", "llmproxy/providers/gemini"}, {"llmproxy/cmd/proxy", "llmproxy/store/postgres"},
 		{"llmproxy/embed/lexical", "llmproxy/embed"}, {"llmproxy/router", "golang.org/x/time/rate"},
+		{"llmproxy/store/sqlite", "llmproxy/vectorstore"}, {"llmproxy/vectorstore/vectorstoretest", "llmproxy/vectorstore"},
 	} {
 		if got := importViolations(ok[0], []string{ok[1]}); len(got) != 0 {
 			t.Errorf("importViolations(%s → %s) = %q; want none", ok[0], ok[1], got)

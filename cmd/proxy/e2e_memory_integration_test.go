@@ -3,15 +3,7 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TestMemoryE2EPostgres is TestMemoryE2ESQLite on PostgreSQL, in a schema
@@ -22,49 +14,8 @@ func TestMemoryE2EPostgres(t *testing.T) {
 	runMemoryE2E(t, memoryConfig("", "\ndatabase:\n  url: \""+dbURL+"\"\n"))
 }
 
-// memorySchema creates a schema in the test database, dropped in cleanup,
-// and returns a URL whose search_path is it.
-func memorySchema(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	base := envOr("LLMPROXY_TEST_DATABASE", defaultTestDatabase)
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at LLMPROXY_TEST_DATABASE is required under CI: %v", err)
-		}
-		t.Skipf("no PostgreSQL at LLMPROXY_TEST_DATABASE: %v", err)
-	}
-	defer admin.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "llmproxy_memory_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("LLMPROXY_TEST_DATABASE: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// memorySchema is a schema of the memory test's own (testSchema).
+func memorySchema(t *testing.T) string { return testSchema(t, "llmproxy_memory_") }
 
 // TestMemoryRetentionE2EPostgres runs the river retention job on
 // PostgreSQL.

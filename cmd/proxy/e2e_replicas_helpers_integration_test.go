@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -105,37 +104,7 @@ func mustSharedStores(t *testing.T) *sharedStores {
 		}
 		rdb.Close()
 	})
-	base := envOr("LLMPROXY_TEST_DATABASE", defaultTestDatabase)
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		missing("no PostgreSQL at LLMPROXY_TEST_DATABASE: %v", err)
-	}
-	defer admin.Close(ctx)
-	schema := "llmproxy_e2e_" + tag
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("LLMPROXY_TEST_DATABASE: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	s.dbURL = u.String()
+	s.dbURL = testSchema(t, "llmproxy_e2e_"+tag+"_")
 	return s
 }
 

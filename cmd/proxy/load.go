@@ -80,6 +80,10 @@ const (
 	defaultLogLevel     = "info"
 	// defaultShutdownDelay is server.shutdown_delay when unset.
 	defaultShutdownDelay = 5 * time.Second
+	// vector_stores defaults: the seed's chunking, 50 MiB uploads.
+	defaultChunkTokens  = 500
+	defaultChunkOverlap = 50
+	defaultMaxFileBytes = 50 << 20
 )
 
 // defaultBaseURL is the public API root of the vendors whose adapters need
@@ -165,6 +169,15 @@ func (c *Config) applyDefaults() {
 	setDefault(&e.Cache.TTL, Duration(168*time.Hour))
 	setDefault(&e.Cache.MaxEntries, 100000)
 	setDefault(&e.Cache.Scope, "team")
+	if vs := c.VectorStores; vs != nil {
+		setDefault(&vs.Chunking.MaxTokens, defaultChunkTokens)
+		if vs.Chunking.OverlapTokens == nil {
+			o := defaultChunkOverlap
+			vs.Chunking.OverlapTokens = &o
+		}
+		setDefault(&vs.MaxFileBytes, defaultMaxFileBytes)
+		setDefault(&vs.Index, "hnsw")
+	}
 }
 
 // inherit sets every zero field of t from d.

@@ -66,6 +66,8 @@ type Server struct {
 	usage *usageLedger
 	// memory serves the Conversations API; nil without it.
 	memory *memory.Memory
+	// vectors serves the Files and Vector Stores API; nil without it.
+	vectors *vectorStores
 	// closers run once, in order, after the drain in Shutdown (the ledger
 	// flush first).
 	closers   []func(context.Context) error
@@ -108,13 +110,16 @@ type ServerOptions struct {
 	Closers []func(context.Context) error
 	// Memory serves the Conversations API; nil serves none.
 	Memory *memory.Memory
+	// VectorStores serves the Files and Vector Stores API; nil serves
+	// none.
+	VectorStores *vectorStores
 }
 
 // NewServer builds the fiber app and its routes.
 func NewServer(o ServerOptions) *Server {
 	s := &Server{log: o.Log, keys: o.Keys, chat: o.Chat, router: o.Router, metrics: o.Metrics, gather: o.Registry, checks: o.Checks,
 		models: o.Models, byModel: make(map[string]*modelInfo, len(o.Models)), maxBody: int(o.Server.MaxBodyBytes)}
-	s.usage, s.closers, s.memory = o.Usage, o.Closers, o.Memory
+	s.usage, s.closers, s.memory, s.vectors = o.Usage, o.Closers, o.Memory, o.VectorStores
 	embed, ok := o.Chat.(router.EmbedHandler)
 	if !ok {
 		// router.Chain keeps the Router's embeddings: only a miswired
@@ -146,8 +151,12 @@ func NewServer(o ServerOptions) *Server {
 		// within body_read_timeout, instead of allocating the declared
 		// Content-Length up front.
 		StreamRequestBody: true,
-		ReadTimeout:       firstReadTimeout(o.Server),
-		IdleTimeout:       time.Duration(o.Server.IdleTimeout),
+		// Multipart bodies too: fasthttp would otherwise parse an upload
+		// into memory and temporary files before any handler (and auth)
+		// ran, without a limit. files_http.go reads it as a stream.
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  firstReadTimeout(o.Server),
+		IdleTimeout:                  time.Duration(o.Server.IdleTimeout),
 		// No WriteTimeout: it bounds the whole response and would cut long
 		// streams; streams are bounded per chunk instead (DEPS.md).
 		ErrorHandler:   s.errorHandler,
@@ -175,6 +184,10 @@ func (s *Server) routes() {
 	a.Get("/admin/deployments", s.adminDeployments)
 	if s.memory != nil {
 		s.conversationRoutes()
+	}
+	if s.vectors != nil {
+		s.fileRoutes()
+		s.vectorStoreRoutes()
 	}
 }
 

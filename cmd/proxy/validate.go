@@ -43,6 +43,7 @@ func (c *Config) Validate(knownProviderTypes []string) error {
 	v.router()
 	v.stores()
 	v.embeddings()
+	v.vectorStores()
 	return errors.Join(v.errs...)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -33,4 +34,40 @@ func (v *validator) embedBatch(path string, b EmbedBatchConfig) {
 			v.add(path+".max_wait", "%q is more than 1s; a lone request waits this long", b.MaxWait.String())
 		}
 	}
+}
+
+// Bounds of vector_stores (OpenAI's for a static chunking strategy and for
+// an upload).
+const (
+	minChunkTokens  = 100
+	maxChunkTokens  = 4096
+	maxFileBytesCap = 512 << 20
+)
+
+var vectorIndexes = []string{"hnsw", "ivfflat"}
+
+func (v *validator) vectorStores() {
+	vs := v.c.VectorStores
+	if vs == nil {
+		return
+	}
+	switch i := slices.IndexFunc(v.c.Models, func(m ModelConfig) bool { return m.Name == vs.EmbeddingModel }); {
+	case vs.EmbeddingModel == "":
+		v.add("vector_stores.embedding_model", "is required; want an alias with type: embedding")
+	case i < 0:
+		v.add("vector_stores.embedding_model", "%q is not a model alias; want one of models[].name with type: embedding", vs.EmbeddingModel)
+	case v.c.Models[i].Type != modelTypeEmbedding:
+		v.add("vector_stores.embedding_model", "%q is a %s model; want an alias with type: embedding", vs.EmbeddingModel, v.c.Models[i].Type)
+	}
+	c := vs.Chunking
+	if c.MaxTokens < minChunkTokens || c.MaxTokens > maxChunkTokens {
+		v.add("vector_stores.chunking.max_tokens", "%d is out of range; want %d to %d", c.MaxTokens, minChunkTokens, maxChunkTokens)
+	}
+	if o := *c.OverlapTokens; o < 0 || o > c.MaxTokens/2 {
+		v.add("vector_stores.chunking.overlap_tokens", "%d is out of range; want 0 to half of max_tokens (%d)", o, c.MaxTokens/2)
+	}
+	if vs.MaxFileBytes <= 0 || vs.MaxFileBytes > maxFileBytesCap {
+		v.add("vector_stores.max_file_bytes", "%d is out of range; want 1 to %d (512 MiB)", vs.MaxFileBytes, maxFileBytesCap)
+	}
+	v.oneOf("vector_stores.index", "index", vs.Index, vectorIndexes)
 }

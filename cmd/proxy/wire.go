@@ -99,15 +99,10 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	}()
 	met.breaker.watch(rt.Deployments)
 	// Memory runs before the guard, so budgets count the history it adds.
-	mem, stopMemory, err := buildMemory(cfg, log, reg, store)
+	mem, memJobs, err := buildMemory(cfg, log, reg, store)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if !built {
-			_ = stopMemory(context.Background())
-		}
-	}()
 	mws := []router.Middleware{mem.Middleware()}
 	guard, err := buildGuard(cfg, log, reg, rdb, store, prices)
 	if err != nil {
@@ -125,11 +120,21 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
+	bg := newJobs(cfg, log, memJobs)
+	vs := buildVectorStores(cfg, log, reg, emb)
+	if vs != nil {
+		bg.parts = append(bg.parts, vs.jobs(bg))
+	}
 	srv := NewServer(ServerOptions{
 		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Router: rt, Models: infos,
-		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage, Memory: mem,
-		Closers: []func(context.Context) error{stopMemory, func(context.Context) error { emb.Close(); return nil }, closeUsage},
+		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage, Memory: mem, VectorStores: vs,
+		Closers: []func(context.Context) error{bg.stop, func(context.Context) error { emb.Close(); return nil }, closeUsage},
 	})
+	// The jobs start once the server bound the embedding service, which a
+	// job left from an earlier run may call at once.
+	if err := bg.start(store); err != nil {
+		return nil, err
+	}
 	built = true
 	startRouterBackground(srv, cfg, cd, clients)
 	if rdb != nil {

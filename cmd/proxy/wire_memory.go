@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,8 +12,6 @@ import (
 	"llmproxy/budget"
 	"llmproxy/memory"
 	"llmproxy/router"
-	"llmproxy/store/postgres"
-	"llmproxy/store/sqlite"
 )
 
 // headerConversation names the conversation a chat request continues
@@ -25,16 +20,15 @@ import (
 const headerConversation = "x-llmproxy-conversation"
 
 // buildMemory returns conversation memory on the usage database (SQLite
-// or PostgreSQL, connected in the background like the ledger) and starts
-// its retention job on river (on PostgreSQL in the same database, on
-// SQLite in its own file under server.data_dir); stop stops river.
-func buildMemory(cfg *Config, log *slog.Logger, reg prometheus.Registerer, db *usageStore) (m *memory.Memory, stop func(context.Context) error, err error) {
+// or PostgreSQL, connected in the background like the ledger) and its
+// retention job, which runs on the process's river client (wire_jobs.go).
+func buildMemory(cfg *Config, log *slog.Logger, reg prometheus.Registerer, db *usageStore) (*memory.Memory, jobPart, error) {
 	windows := make(map[string]int, len(cfg.Models))
 	for _, mc := range cfg.Models {
 		windows[mc.Name] = mc.ContextWindow
 	}
 	counter := budget.NewCounter()
-	m, err = memory.New(memory.Options{
+	m, err := memory.New(memory.Options{
 		Store:            memoryStore{u: db},
 		Count:            counter.Text,
 		ContextWindow:    func(alias string) int { return windows[alias] },
@@ -42,41 +36,16 @@ func buildMemory(cfg *Config, log *slog.Logger, reg prometheus.Registerer, db *u
 		Log:              log,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, jobPart{}, err
 	}
 	deleted := prometheus.NewCounter(prometheus.CounterOpts{Name: "llmproxy_memory_conversations_deleted_total",
 		Help: "Conversations the retention sweep deleted (idle longer than memory.retention)."})
 	reg.MustRegister(deleted)
-	workers, job := m.RetentionJob(cfg.Memory.Retention.Std(), cfg.Memory.CleanupEvery.Std(), func(n int64) { deleted.Add(float64(n)) })
-	every := cfg.Memory.CleanupEvery.Std()
-	rc := &river.Config{
-		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
-		Workers:      workers,
-		PeriodicJobs: []*river.PeriodicJob{job},
-		// River's own lines below Warn are per-poll noise.
-		Logger: slog.New(minLevel{Handler: log.Handler(), min: slog.LevelWarn}),
-		// SQLite has no LISTEN: jobs are found by polling, which must not
-		// be slower than the schedule.
-		FetchPollInterval: min(river.FetchPollIntervalDefault, every),
-		FetchCooldown:     min(river.FetchCooldownDefault, every),
-	}
-	jobs := &retentionJobs{log: log}
-	if cfg.Database.URL.Value() == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-		defer cancel()
-		j, err := sqlite.OpenJobs(ctx, cfg.Server.DataDir, rc)
-		if err != nil {
-			return nil, nil, fmt.Errorf("memory retention: %w", err)
-		}
-		if err := j.Start(context.Background()); err != nil {
-			_ = j.Stop(ctx)
-			return nil, nil, fmt.Errorf("memory retention: %w", err)
-		}
-		jobs.runner = j
-	} else {
-		jobs.startWhenConnected(db, rc)
-	}
-	return m, jobs.stop, nil
+	retention, every := cfg.Memory.Retention.Std(), cfg.Memory.CleanupEvery.Std()
+	part := jobPart{every: every, add: func(_ context.Context, _ dbStore, w *river.Workers) ([]*river.PeriodicJob, error) {
+		return []*river.PeriodicJob{m.AddRetentionJob(w, retention, every, func(n int64) { deleted.Add(float64(n)) })}, nil
+	}}
+	return m, part, nil
 }
 
 // minLevel drops records below min.
@@ -125,74 +94,6 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
-}
-
-// jobRunner is a started river client.
-type jobRunner interface {
-	Stop(ctx context.Context) error
-}
-
-// retentionJobs owns the river client that runs the retention job. On
-// PostgreSQL it starts once the usage database is connected (it may be
-// down at start, usage_store.go).
-type retentionJobs struct {
-	log    *slog.Logger
-	mu     sync.Mutex
-	runner jobRunner
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-func (j *retentionJobs) startWhenConnected(u *usageStore, rc *river.Config) {
-	ctx, cancel := context.WithCancel(context.Background())
-	j.cancel = cancel
-	j.wg.Go(func() {
-		defer func() {
-			if p := recover(); p != nil {
-				j.log.Error("panic starting the retention job", slog.Any("err", p), slog.String("stack", string(debug.Stack())))
-			}
-		}()
-		t := time.NewTicker(connectBackoff)
-		defer t.Stop()
-		for {
-			if pg, ok := u.current().(*postgres.DB); ok {
-				r, err := pg.Jobs(ctx, rc)
-				if err == nil {
-					err = r.Start(context.Background())
-				}
-				if err == nil {
-					j.mu.Lock()
-					j.runner = r
-					j.mu.Unlock()
-					return
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				j.log.Warn("memory retention job not started; retrying", slog.Any("err", err))
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	})
-}
-
-// stop stops the river client, letting a running sweep finish within ctx.
-func (j *retentionJobs) stop(ctx context.Context) error {
-	if j.cancel != nil {
-		j.cancel()
-	}
-	j.wg.Wait()
-	j.mu.Lock()
-	r := j.runner
-	j.mu.Unlock()
-	if r == nil {
-		return nil
-	}
-	return r.Stop(ctx)
 }
 
 // memoryStore is the usage database as a memory.Store: until it is

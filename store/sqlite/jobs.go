@@ -53,12 +53,5 @@ func OpenJobs(ctx context.Context, dir string, cfg *river.Config) (*Jobs, error)
 	return &Jobs{Client: c, db: db}, nil
 }
 
-// Stop stops the client, letting a running job finish within ctx, and
-// closes the database.
-func (j *Jobs) Stop(ctx context.Context) error {
-	err := j.Client.Stop(ctx)
-	if cerr := j.db.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// Close closes the job database; stop the client first.
+func (j *Jobs) Close() error { return j.db.Close() }
