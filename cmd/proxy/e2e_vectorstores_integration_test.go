@@ -55,3 +55,10 @@ func ledgerRoutesPG(t *testing.T, dbURL string) map[string]int {
 	}
 	return out
 }
+
+// TestVectorStoresE2ENodePostgres is TestVectorStoresE2ENode on
+// PostgreSQL.
+func TestVectorStoresE2ENodePostgres(t *testing.T) {
+	dbURL := testSchema(t, "llmproxy_vsnode_")
+	runVectorStoresNode(t, startE2EWith(t, vectorConfig("", "\ndatabase:\n  url: \""+dbURL+"\"\n")))
+}
