@@ -94,10 +94,16 @@ func (r *reqRecord) setErr(e *router.Error) {
 // their writer when they end.
 func (s *Server) accessLog(c *fiber.Ctx) error {
 	start := time.Now()
-	s.work.add() // a stream writer holds its own count (chatHandler)
+	n := s.work.add() // a stream writer holds its own count (chatHandler)
 	defer s.work.done()
 	c.Locals(localsAccess, true)
-	err := c.Next()
+	var err error
+	if s.maxInflight > 0 && n > s.maxInflight && sheddable(c.Path()) {
+		s.metrics.shed.Inc()
+		err = errOverloaded()
+	} else {
+		err = c.Next()
+	}
 	if err != nil {
 		if herr := s.errorHandler(c, err); herr != nil {
 			return herr
