@@ -206,3 +206,54 @@ func TestFilesUploadErrors(t *testing.T) {
 		t.Errorf("search of an unknown store = %d %s; want 404", resp.StatusCode, body)
 	}
 }
+
+// TestVectorStoresBadFiles: a corrupt PDF and an unsupported binary end
+// failed with a clear last_error while the other files of the batch
+// complete, and the batch and store say so.
+func TestVectorStoresBadFiles(t *testing.T) {
+	e := startE2EWith(t, vectorConfig("", ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := e.client()
+	vs, err := c.VectorStores.New(ctx, openai.VectorStoreNewParams{Name: openai.String("mixed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := make([]byte, 4096)
+	for i := range bin {
+		bin[i] = byte(i*7 + i/13)
+	}
+	files := append(docParams(),
+		openai.FileNewParams{File: openai.File(strings.NewReader("%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nendobj\ngarbage"), "broken.pdf", "application/pdf"),
+			Purpose: openai.FilePurposeAssistants},
+		openai.FileNewParams{File: openai.File(bytes.NewReader(bin), "blob.bin", "application/octet-stream"), Purpose: openai.FilePurposeAssistants})
+	batch, err := c.VectorStores.FileBatches.UploadAndPoll(ctx, vs.ID, files, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch.Status != openai.VectorStoreFileBatchStatusCompleted || batch.FileCounts.Completed != 3 || batch.FileCounts.Failed != 2 {
+		t.Fatalf("batch = %s %+v; want completed with 3 completed and 2 failed", batch.Status, batch.FileCounts)
+	}
+	failed, err := c.VectorStores.FileBatches.ListFiles(ctx, vs.ID, batch.ID, openai.VectorStoreFileBatchListFilesParams{Filter: "failed"})
+	if err != nil || len(failed.Data) != 2 {
+		t.Fatalf("failed files = %v, %v", failed, err)
+	}
+	codes := map[string]string{}
+	for _, f := range failed.Data {
+		got, err := c.Files.Get(ctx, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.LastError.Message == "" {
+			t.Errorf("%s failed without a message", got.Filename)
+		}
+		codes[got.Filename] = string(f.LastError.Code)
+	}
+	if codes["broken.pdf"] != "invalid_file" || codes["blob.bin"] != "unsupported_file" {
+		t.Errorf("last_error codes = %v; want broken.pdf invalid_file, blob.bin unsupported_file", codes)
+	}
+	if got, err := c.VectorStores.Get(ctx, vs.ID); err != nil || got.FileCounts.Failed != 2 || got.FileCounts.Completed != 3 ||
+		got.Status != openai.VectorStoreStatusCompleted {
+		t.Errorf("store = %s %+v, %v", got.Status, got.FileCounts, err)
+	}
+}

@@ -15,6 +15,8 @@ import (
 func parseText(_ context.Context, name string, data []byte) (string, error) {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".txt", ".md":
+	case ".pdf":
+		return "", &vectorstore.FileError{Code: vectorstore.CodeInvalidFile, Message: "the PDF could not be read"}
 	default:
 		return "", &vectorstore.FileError{Code: vectorstore.CodeUnsupportedFile, Message: "unsupported file type"}
 	}
