@@ -185,8 +185,27 @@ func TestFullConfig(t *testing.T) {
 	if e := c.Models[2].Embeddings; e == nil || !reflect.DeepEqual(*e.Batch, EmbedBatchConfig{MaxInputs: 64, MaxWait: wait(2 * time.Millisecond)}) {
 		t.Errorf("models[2].embeddings = %+v; want batch {64, 2ms}", e)
 	}
+	zero := 0
+	wantVS := VectorStoresConfig{EmbeddingModel: "demo-embed", Chunking: ChunkingConfig{MaxTokens: 800, OverlapTokens: &zero},
+		MaxFileBytes: 100 << 20, Index: "ivfflat"}
+	if c.VectorStores == nil || !reflect.DeepEqual(*c.VectorStores, wantVS) {
+		t.Errorf("vector_stores = %+v; want %+v (an explicit overlap_tokens: 0 stays 0)", c.VectorStores, wantVS)
+	}
 	if w := c.Warnings(); len(w) != 0 {
 		t.Errorf("Warnings() = %q; want none", w)
+	}
+}
+
+func TestVectorStoresDefaults(t *testing.T) {
+	c := mustParseConfig(t, validBase+"vector_stores: {embedding_model: demo-embed}\n", nil)
+	fifty := 50
+	want := VectorStoresConfig{EmbeddingModel: "demo-embed", Chunking: ChunkingConfig{MaxTokens: 500, OverlapTokens: &fifty},
+		MaxFileBytes: 52428800, Index: "hnsw"}
+	if !reflect.DeepEqual(*c.VectorStores, want) {
+		t.Errorf("vector_stores = %+v; want %+v", *c.VectorStores, want)
+	}
+	if c := mustParseConfig(t, validBase, nil); c.VectorStores != nil {
+		t.Errorf("vector_stores without the section = %+v; want nil (off)", c.VectorStores)
 	}
 }
 

@@ -112,6 +112,13 @@ func TestParseConfigBroken(t *testing.T) {
 		{"embed negative wait", validBase + "embeddings: {batch: {max_wait: -1ms}}\n", nil, `embeddings.batch.max_wait: "-1ms" is negative`},
 		{"embed scope", validBase + "embeddings: {cache: {scope: global}}\n", nil, `embeddings.cache.scope: unknown scope "global" (want one of: team, shared)`},
 		{"embed ttl", validBase + "embeddings: {cache: {ttl: -1h}}\n", nil, `embeddings.cache.ttl: "-1h0m0s" is negative`},
+		{"vector stores without a model", validBase + "vector_stores: {index: hnsw}\n", nil, `vector_stores.embedding_model: is required; want an alias with type: embedding`},
+		{"vector stores on a chat model", validBase + "vector_stores: {embedding_model: demo-chat}\n", nil, `vector_stores.embedding_model: "demo-chat" is a chat model; want an alias with type: embedding`},
+		{"vector stores unknown model", validBase + "vector_stores: {embedding_model: nope}\n", nil, `vector_stores.embedding_model: "nope" is not a model alias`},
+		{"vector stores chunk size", validBase + "vector_stores: {embedding_model: demo-embed, chunking: {max_tokens: 50}}\n", nil, `vector_stores.chunking.max_tokens: 50 is out of range; want 100 to 4096`},
+		{"vector stores overlap", validBase + "vector_stores: {embedding_model: demo-embed, chunking: {max_tokens: 400, overlap_tokens: 201}}\n", nil, `vector_stores.chunking.overlap_tokens: 201 is out of range; want 0 to half of max_tokens (200)`},
+		{"vector stores file size", validBase + "vector_stores: {embedding_model: demo-embed, max_file_bytes: 1073741824}\n", nil, `vector_stores.max_file_bytes: 1073741824 is out of range`},
+		{"vector stores index", validBase + "vector_stores: {embedding_model: demo-embed, index: flat}\n", nil, `vector_stores.index: unknown index "flat" (want one of: hnsw, ivfflat)`},
 		{"embed on chat", strings.Replace(validBase, "    deployments: [{provider: demo, model: demo-chat}]", "    deployments: [{provider: demo, model: demo-chat}]\n    embeddings: {batch: {max_inputs: 8}}", 1), nil, `models[0].embeddings: is set on a "chat" model; want type embedding`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
