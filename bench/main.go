@@ -58,13 +58,23 @@ type options struct {
 	hostileOnly  string
 	// embed mode (embed.go)
 	embedLatency time.Duration
+	// vectors mode (vectors.go)
+	vsSizes    string
+	vsBackends string
+	vsDims     int
+	vsDatabase string
 }
 
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.mode, "mode", "bench", `"bench" (the suite or -soak), "upstream" (serve only the fake upstream), "hostile" (issue 16's slow bodies and compression bombs) or "embed" (issue 10's embeddings coalescing)`)
-	fs.DurationVar(&o.embedLatency, "embed-latency", 20*time.Millisecond, "embed: the fake upstream's time per embeddings call")
+	fs.StringVar(&o.mode, "mode", "bench", `"bench" (the suite or -soak), "upstream" (serve only the fake upstream), "hostile" (issue 16's slow bodies and compression bombs), "embed" (issue 10's embeddings coalescing) or "vectors" (issue 11's ingestion and search)`)
+	fs.DurationVar(&o.embedLatency, "embed-latency", 20*time.Millisecond, "embed, vectors: the fake upstream's time per embeddings call")
+	fs.StringVar(&o.vsSizes, "vs-sizes", "10000,100000", "vectors: store sizes in chunks to measure search at, increasing")
+	fs.StringVar(&o.vsBackends, "vs-backends", "sqlite,hnsw,ivfflat", "vectors: sqlite, and PostgreSQL with hnsw or ivfflat, comma-separated")
+	fs.IntVar(&o.vsDims, "vs-dims", 384, "vectors: embedding dimensions")
+	fs.StringVar(&o.vsDatabase, "vs-database", envOrDefault("LLMPROXY_TEST_DATABASE", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+		"vectors: PostgreSQL (with pgvector) for the hnsw and ivfflat runs; a schema of the bench's own is created and dropped with psql")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "upstream mode: loopback address to serve the fake on")
 	fs.StringVar(&o.proxyURL, "proxy", "", "measure this running proxy (http://127.0.0.1:PORT) instead of building and starting one")
 	fs.StringVar(&o.directURL, "direct", "", "with -proxy: the upstream that proxy points at, for the direct column (default: start a fake)")
@@ -135,6 +145,13 @@ func parseFlags(args []string) (*options, error) {
 	return o, errors.Join(errs...)
 }
 
+func envOrDefault(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
 func parseRates(s string) ([]float64, error) {
 	var out []float64
 	for f := range strings.SplitSeq(s, ",") {
@@ -178,8 +195,10 @@ func main() {
 		err = runHostile(ctx, o)
 	} else if o.mode == "embed" {
 		err = runEmbed(ctx, o)
+	} else if o.mode == "vectors" {
+		err = runVectors(ctx, o)
 	} else if o.mode != "bench" {
-		err = fmt.Errorf("-mode %q: want bench, upstream, hostile or embed", o.mode)
+		err = fmt.Errorf("-mode %q: want bench, upstream, hostile, embed or vectors", o.mode)
 	} else {
 		// Pinned to one core the runtime picks GOMAXPROCS=1, but pace keeps
 		// a thread in nanosleep; the workers need a P of their own.

@@ -125,12 +125,13 @@ func (s *Service) Search(ctx context.Context, team string, req SearchRequest) ([
 }
 
 // Terms splits a query into the full-text search's terms: lowercased
-// runs of letters and digits, at least two characters, no repeats, at
-// most 32.
+// runs of letters and digits, at least two characters, no repeats, no
+// English stop words (a term in nearly every chunk adds nothing to the
+// ranking and makes the search read them all), at most 32.
 func Terms(q string) []string {
 	var out []string
 	for _, w := range strings.FieldsFunc(strings.ToLower(q), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		if len([]rune(w)) < 2 || slices.Contains(out, w) {
+		if len([]rune(w)) < 2 || slices.Contains(out, w) || stopWords[w] {
 			continue
 		}
 		out = append(out, w)
@@ -140,6 +141,21 @@ func Terms(q string) []string {
 	}
 	return out
 }
+
+// stopWords are common English words left out of full-text queries.
+var stopWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a about above after again against all am an and any are as at be because been
+		before being below between both but by can could did do does doing down during each few for from further had
+		has have having he her here hers herself him himself his how i if in into is it its itself just me more most
+		my myself no nor not now of off on once only or other our ours ourselves out over own same she should so some
+		such than that the their theirs them themselves then there these they this those through to too under until
+		up very was we were what when where which while who whom why will with would you your yours yourself
+		yourselves`) {
+		m[w] = true
+	}
+	return m
+}()
 
 // SearchPage is OpenAI's vector_store.search_results.page.
 type SearchPage struct {

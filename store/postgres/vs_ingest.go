@@ -118,7 +118,29 @@ func (v *VectorDB) CompleteIngest(ctx context.Context, ref vectorstore.FileRef, 
 		// again.
 		_ = v.ensureIndex(ctx, n)
 	}
+	v.maybeAnalyze(ctx, len(chunks))
 	return nil
+}
+
+// maybeAnalyze refreshes documents' planner statistics once this replica
+// inserted a fifth of the rows they last counted (at least 1000).
+// Autovacuum does it too, but only after its nap: a store filled in the
+// last minute would be planned as if nearly empty, by a scan of the
+// store's rows instead of the ANN and GIN indexes (and the other way
+// round).
+func (v *VectorDB) maybeAnalyze(ctx context.Context, inserted int) {
+	if v.sinceAnalyze.Add(int64(inserted)) < max(1000, v.analyzedRows.Load()/5) || !v.analyzing.TryLock() {
+		return
+	}
+	defer v.analyzing.Unlock()
+	v.sinceAnalyze.Store(0)
+	if _, err := v.pool.Exec(ctx, `ANALYZE documents`); err != nil {
+		return // autovacuum will
+	}
+	var rows float64
+	if v.pool.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'documents'::regclass`).Scan(&rows) == nil {
+		v.analyzedRows.Store(int64(rows))
+	}
 }
 
 // insertChunks inserts chunks with one statement over unnested arrays;

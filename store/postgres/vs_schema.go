@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -46,6 +47,10 @@ type VectorDB struct {
 	// indexed caches the dimensions whose index is known to be current.
 	mu      sync.Mutex
 	indexed map[int]indexState
+	// sinceAnalyze counts the chunks inserted since the last ANALYZE,
+	// analyzedRows the rows it counted (vs_ingest.go).
+	sinceAnalyze, analyzedRows atomic.Int64
+	analyzing                  sync.Mutex
 }
 
 var _ vectorstore.Storage = (*VectorDB)(nil)

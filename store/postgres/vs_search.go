@@ -45,26 +45,19 @@ func (v *VectorDB) VectorSearch(ctx context.Context, q vectorstore.VectorQuery) 
 	FROM nn JOIN vector_store_files vf ON vf.vector_store_id = nn.collection_id AND vf.file_id = nn.file_id
 	JOIN files f ON f.id = nn.file_id
 	ORDER BY nn.dist, nn.id`
-	var hits []vectorstore.Hit
-	err := pgx.BeginTxFunc(ctx, v.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var set string
-		switch v.kind {
-		case IndexHNSW:
-			set = `SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`
-			args := strconv.Itoa(min(max(2*q.K, 40), 1000))
-			if _, err := tx.Exec(ctx, set, args); err != nil {
-				return err
-			}
-		case IndexIVFFlat:
-			set = `SELECT set_config('ivfflat.probes', $1, true), set_config('ivfflat.iterative_scan', 'relaxed_order', true)`
-			if _, err := tx.Exec(ctx, set, strconv.Itoa(v.probes(dims))); err != nil {
-				return err
-			}
-		}
-		var err error
-		hits, err = queryHits(ctx, tx, sql, args...)
-		return err
-	})
+	// One round trip: the index's search settings, local to a read-only
+	// transaction, and the query, pipelined.
+	var set string
+	var setArg string
+	switch v.kind {
+	case IndexHNSW:
+		set = `SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`
+		setArg = strconv.Itoa(min(max(2*q.K, 40), 1000))
+	default:
+		set = `SELECT set_config('ivfflat.probes', $1, true), set_config('ivfflat.iterative_scan', 'relaxed_order', true)`
+		setArg = strconv.Itoa(v.probes(dims))
+	}
+	hits, err := v.searchTx(ctx, set, setArg, sql, args)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: vector search: %w", err)
 	}
@@ -86,27 +79,48 @@ func (v *VectorDB) TextSearch(ctx context.Context, q vectorstore.TextQuery) ([]v
 	args := []any{strings.Join(quoted, " | "), q.StoreIDs}
 	filter := filterSQL(q.Filter, &args)
 	args = append(args, q.K)
+	// The tsquery is written in the WHERE clause, not joined in, so that
+	// it is an index condition on the GIN index; and collection_id || ''
+	// keeps the planner off the btree on collection_id, which it prefers
+	// because it does not cost detoasting every tsvector of the store
+	// (5000 chunks: 40-80 ms that way, 4 ms through GIN).
 	sql := `SELECT d.id, d.collection_id, d.file_id, d.chunk_index, d.content, f.filename, vf.attributes,
-		ts_rank_cd(d.tsv, query)::float8
-	FROM documents d CROSS JOIN to_tsquery('simple', $1) query
+		ts_rank_cd(d.tsv, to_tsquery('simple', $1))::float8
+	FROM documents d
 	JOIN vector_store_files vf ON vf.vector_store_id = d.collection_id AND vf.file_id = d.file_id
 	JOIN files f ON f.id = d.file_id
-	WHERE d.tsv @@ query AND d.collection_id = ANY($2) AND ` + filter + `
+	WHERE d.tsv @@ to_tsquery('simple', $1) AND (d.collection_id || '') = ANY($2) AND ` + filter + `
 	ORDER BY 8 DESC, d.id LIMIT $` + strconv.Itoa(len(args))
-	hits, err := queryHits(ctx, v.pool, sql, args...)
+	// Seq scans off as well: the planner does not cost detoasting each
+	// chunk's tsvector (about 3 KB, stored out of line), so below some
+	// 10,000 chunks it prefers reading them all to the GIN index.
+	hits, err := v.searchTx(ctx, `SELECT set_config('enable_seqscan', $1, true)`, "off", sql, args)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: text search: %w", err)
 	}
 	return hits, nil
 }
 
-func queryHits(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, sql string, args ...any) ([]vectorstore.Hit, error) {
-	rows, err := q.Query(ctx, sql, args...)
-	if err != nil {
+// searchTx runs query in a read-only transaction after set (a
+// set_config of setArg, local to it), pipelined: one round trip.
+func (v *VectorDB) searchTx(ctx context.Context, set, setArg, query string, args []any) ([]vectorstore.Hit, error) {
+	var hits []vectorstore.Hit
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN READ ONLY`)
+	b.Queue(set, setArg)
+	b.Queue(query, args...).Query(func(rows pgx.Rows) error {
+		var err error
+		hits, err = collectHits(rows)
+		return err
+	})
+	b.Queue(`COMMIT`)
+	if err := v.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
+	return hits, nil
+}
+
+func collectHits(rows pgx.Rows) ([]vectorstore.Hit, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (vectorstore.Hit, error) {
 		var h vectorstore.Hit
 		var attrs []byte
