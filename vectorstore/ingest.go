@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -78,13 +79,29 @@ func (s *Service) Ingest(ctx context.Context, ref FileRef, last bool) error {
 	return nil
 }
 
-// prepare parses, chunks and embeds t's file.
-func (s *Service) prepare(ctx context.Context, t *Target) ([]Chunk, error) {
+// split parses and chunks a file. A parser that panics has met a file it
+// cannot read: the file fails for good (a retry would panic again).
+func (s *Service) split(ctx context.Context, t *Target) (tcs []TextChunk, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.o.Log.ErrorContext(ctx, "panic parsing a file; it is marked invalid_file", slog.String("file_id", t.FileID),
+				slog.Any("err", p), slog.String("stack", string(debug.Stack())))
+			tcs, err = nil, &FileError{Code: CodeInvalidFile, Message: "The file could not be read."}
+		}
+	}()
 	text, err := s.o.Parse(ctx, t.Filename, t.Data)
 	if err != nil {
 		return nil, err
 	}
-	tcs := s.o.Chunk(text, t.Chunking)
+	return s.o.Chunk(text, t.Chunking), nil
+}
+
+// prepare parses, chunks and embeds t's file.
+func (s *Service) prepare(ctx context.Context, t *Target) ([]Chunk, error) {
+	tcs, err := s.split(ctx, t)
+	if err != nil {
+		return nil, err
+	}
 	if len(tcs) == 0 {
 		return nil, &FileError{Code: CodeInvalidFile, Message: "The file has no text to index."}
 	}

@@ -97,6 +97,11 @@ func (s *Service) ReconcileEvery() time.Duration { return s.o.ReconcileEvery }
 // reconcileBatch bounds the files one reconcile run looks at.
 const reconcileBatch = 500
 
+// maxRequeues is how often a file's ingestion may die with its process
+// before the file fails: a file that kills the process each time (out of
+// memory) must not bring it down forever.
+const maxRequeues = 3
+
 // Reconcile finds in_progress files whose ingestion showed no sign of life
 // for StaleAfter. One whose job is still queued (waiting for a worker or a
 // retry) is left alone; any other (its job running in a process that
@@ -127,6 +132,16 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 				}
 				continue
 			}
+		}
+		if st.Requeues >= maxRequeues {
+			fe := FileError{Code: CodeServerError, Message: fmt.Sprintf(
+				"Ingesting the file was interrupted %d times (the process stopped mid-way); attach it again to retry.", st.Requeues+1)}
+			if err := s.o.Storage.FailIngest(ctx, st.FileRef, fe, now); err != nil && !errors.Is(err, ErrSuperseded) && !errors.Is(err, ErrNotFound) {
+				errs = append(errs, err)
+			} else if err == nil {
+				s.m.files.WithLabelValues(fe.Code).Inc()
+			}
+			continue
 		}
 		next, ok, err := s.o.Storage.Requeue(ctx, st.FileRef, now)
 		if err != nil {

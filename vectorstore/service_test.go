@@ -123,6 +123,9 @@ func wordChunks(text string, c Chunking) []TextChunk {
 }
 
 func textOnly(_ context.Context, name string, data []byte) (string, error) {
+	if name == "panic.txt" {
+		panic("parser bug")
+	}
 	if !strings.HasSuffix(name, ".txt") {
 		return "", &FileError{Code: CodeUnsupportedFile, Message: "not text"}
 	}
@@ -165,6 +168,7 @@ func TestIngest(t *testing.T) {
 		{"completes", target("a.txt", words), nil, nil, nil, false, false, "", embedBatch + 2},
 		{"unsupported file fails for good", target("a.bin", "x"), nil, nil, nil, false, false, CodeUnsupportedFile, 0},
 		{"no text is an invalid file", target("a.txt", "  \n"), nil, nil, nil, false, false, CodeInvalidFile, 0},
+		{"a parser panic is an invalid file", target("panic.txt", "x"), nil, nil, nil, false, false, CodeInvalidFile, 0},
 		{"spent budget fails at once", target("a.txt", "a b"), nil, budget, nil, false, false, CodeRateLimitExceeded, 0},
 		{"upstream error is retried", target("a.txt", "a b"), nil, upstream, nil, false, true, "", 0},
 		{"upstream error on the last attempt fails", target("a.txt", "a b"), nil, upstream, nil, true, false, CodeServerError, 0},
@@ -244,10 +248,11 @@ func (q *fakeQueue) Waiting(_ context.Context, id int64) (bool, error) { return 
 func TestReconcile(t *testing.T) {
 	ref := func(f string) FileRef { return FileRef{StoreID: "vs", FileID: f, Generation: 1} }
 	st := &fakeStorage{stale: []Stale{
-		{FileRef: ref("queued"), JobID: 1}, // still waiting for a worker
-		{FileRef: ref("dead"), JobID: 2},   // its process died mid-run
-		{FileRef: ref("lost")},             // never got a job
-		{FileRef: ref("raced"), JobID: 3},  // another replica requeued it first
+		{FileRef: ref("queued"), JobID: 1},    // still waiting for a worker
+		{FileRef: ref("dead"), JobID: 2},      // its process died mid-run
+		{FileRef: ref("lost")},                // never got a job
+		{FileRef: ref("raced"), JobID: 3},     // another replica requeued it first
+		{FileRef: ref("killer"), Requeues: 3}, // died with its process 3 times
 	}, lostRace: map[string]bool{"raced": true}}
 	q := &fakeQueue{waiting: map[int64]bool{1: true}}
 	s := newTestService(t, st, &fakeEmbedder{})
@@ -264,6 +269,9 @@ func TestReconcile(t *testing.T) {
 	}
 	if st.jobIDs[FileRef{"vs", "dead", 2}] == 0 {
 		t.Errorf("job ids not recorded: %v", st.jobIDs)
+	}
+	if st.failed == nil || st.failed.Code != CodeServerError || !strings.Contains(st.failed.Message, "interrupted 4 times") {
+		t.Errorf("the file that died 3 times: last_error %+v; want it failed as interrupted", st.failed)
 	}
 }
 

@@ -111,6 +111,9 @@ type Stale struct {
 	// JobID is the river job last queued for it, 0 when none was
 	// recorded.
 	JobID int64
+	// Requeues is how often the reconciler queued it again since it was
+	// attached.
+	Requeues int
 }
 
 // Ingestion is what ingestion jobs and the reconciler need.
@@ -137,7 +140,8 @@ type Ingestion interface {
 	// Touch sets ref's heartbeat to at (a queued job is still waiting).
 	Touch(ctx context.Context, ref FileRef, at time.Time) error
 	// Requeue moves ref to the next generation (returned) with its
-	// heartbeat at at, if it is still in_progress at ref's generation;
+	// heartbeat at at and one more requeue, if it is still in_progress at
+	// ref's generation;
 	// ok is false when it is not (another replica requeued it, or it
 	// finished).
 	Requeue(ctx context.Context, ref FileRef, at time.Time) (next FileRef, ok bool, err error)

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -67,6 +68,20 @@ func (s *Server) vsHandler(f vsFunc) fiber.Handler {
 // file: boundaries, part headers and the purpose field.
 const multipartOverhead = 64 << 10
 
+// maxUploads is how many uploads may be read at once: an upload is held
+// in memory until it is stored, up to max_file_bytes (50 MiB by default)
+// where server.max_inflight budgets a request at 256 KiB. A quarter of the
+// memory the process may use, in files of the largest size, within [2, 64].
+func maxUploads(maxFileBytes int64) int {
+	return int(min(max(memoryLimit()/4/max(maxFileBytes, 1), 2), 64))
+}
+
+func errUploadsBusy() *router.Error {
+	return &router.Error{Kind: router.KindNoProvider, Status: fiber.StatusServiceUnavailable, Type: "server_error", Code: "overloaded",
+		Message:    "Too many uploads are being received at once; retry after a short wait.",
+		RetryAfter: time.Second}
+}
+
 // uploadFile is POST /v1/files: a multipart body with the parts "file"
 // and "purpose", read as it arrives (never whole by fasthttp), the file
 // capped at vector_stores.max_file_bytes (413 beyond).
@@ -87,6 +102,12 @@ func (s *Server) uploadFile(c *fiber.Ctx) error {
 	}
 	if declared := c.Request().Header.ContentLength(); declared > int(limit)+multipartOverhead {
 		return vectorstore.ErrTooLarge(limit)
+	}
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	default:
+		return errUploadsBusy()
 	}
 	body := s.bodyStream(c)
 	in := &capReader{r: body, n: int(limit) + multipartOverhead}

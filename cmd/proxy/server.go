@@ -72,6 +72,8 @@ type Server struct {
 	memory *memory.Memory
 	// vectors serves the Files and Vector Stores API; nil without it.
 	vectors *vectorStores
+	// uploads holds a token per upload being received (files_http.go).
+	uploads chan struct{}
 	// closers run once, in order, after the drain in Shutdown (the ledger
 	// flush first).
 	closers   []func(context.Context) error
@@ -124,6 +126,9 @@ func NewServer(o ServerOptions) *Server {
 	s := &Server{log: o.Log, keys: o.Keys, chat: o.Chat, router: o.Router, metrics: o.Metrics, gather: o.Registry, checks: o.Checks,
 		models: o.Models, byModel: make(map[string]*modelInfo, len(o.Models)), maxBody: int(o.Server.MaxBodyBytes)}
 	s.usage, s.closers, s.memory, s.vectors = o.Usage, o.Closers, o.Memory, o.VectorStores
+	if s.vectors != nil {
+		s.uploads = make(chan struct{}, maxUploads(s.vectors.cfg.MaxFileBytes))
+	}
 	embed, ok := o.Chat.(router.EmbedHandler)
 	if !ok {
 		// router.Chain keeps the Router's embeddings: only a miswired

@@ -38,6 +38,12 @@ const (
 // memory.max and the machine's memory, at inflightCost a request, within
 // [64, 4096]. A 512 MiB pod gets 512; a machine without limits, 4096.
 func defaultMaxInflight() int {
+	return clampInflight(memoryLimit() / 4 / inflightCost)
+}
+
+// memoryLimit is the smallest of GOMEMLIMIT, the cgroup's memory.max and
+// the machine's memory.
+func memoryLimit() int64 {
 	limit := int64(math.MaxInt64)
 	if l := debug.SetMemoryLimit(-1); l > 0 && l < limit {
 		limit = l
@@ -48,7 +54,7 @@ func defaultMaxInflight() int {
 	if l := memTotal(); l > 0 && l < limit {
 		limit = l
 	}
-	return clampInflight(limit / 4 / inflightCost)
+	return limit
 }
 
 func clampInflight(n int64) int {

@@ -211,14 +211,14 @@ func (d *DB) SetJobIDs(ctx context.Context, refs []vectorstore.FileRef, ids []in
 
 // StaleIngests implements vectorstore.Ingestion.
 func (d *DB) StaleIngests(ctx context.Context, horizon time.Time, limit int) ([]vectorstore.Stale, error) {
-	rows, err := d.pool.Query(ctx, `SELECT vector_store_id, file_id, generation, COALESCE(job_id, 0) FROM vector_store_files
+	rows, err := d.pool.Query(ctx, `SELECT vector_store_id, file_id, generation, COALESCE(job_id, 0), requeues FROM vector_store_files
 		WHERE status = 'in_progress' AND heartbeat_at < $1 ORDER BY heartbeat_at LIMIT $2`, horizon.UTC(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: stale ingestions: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (vectorstore.Stale, error) {
 		var s vectorstore.Stale
-		err := row.Scan(&s.StoreID, &s.FileID, &s.Generation, &s.JobID)
+		err := row.Scan(&s.StoreID, &s.FileID, &s.Generation, &s.JobID, &s.Requeues)
 		return s, err
 	})
 }
@@ -226,7 +226,7 @@ func (d *DB) StaleIngests(ctx context.Context, horizon time.Time, limit int) ([]
 // Requeue implements vectorstore.Ingestion.
 func (d *DB) Requeue(ctx context.Context, ref vectorstore.FileRef, at time.Time) (vectorstore.FileRef, bool, error) {
 	next := ref
-	err := d.pool.QueryRow(ctx, `UPDATE vector_store_files SET generation = generation + 1, job_id = NULL, heartbeat_at = $4
+	err := d.pool.QueryRow(ctx, `UPDATE vector_store_files SET generation = generation + 1, requeues = requeues + 1, job_id = NULL, heartbeat_at = $4
 		WHERE `+current+` RETURNING generation`, refArgs(ref, at.UTC())...).Scan(&next.Generation)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ref, false, nil

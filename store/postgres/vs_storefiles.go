@@ -53,7 +53,7 @@ func (d *DB) AttachFiles(ctx context.Context, team, storeID string, files []vect
 				ON CONFLICT (vector_store_id, file_id) DO UPDATE SET key_id = excluded.key_id, status = 'in_progress',
 					last_error = NULL, attributes = excluded.attributes, chunk_max = excluded.chunk_max,
 					chunk_overlap = excluded.chunk_overlap, batch_id = excluded.batch_id,
-					generation = vector_store_files.generation + 1, job_id = NULL,
+					generation = vector_store_files.generation + 1, requeues = 0, job_id = NULL,
 					heartbeat_at = excluded.heartbeat_at, updated_at = excluded.updated_at
 				RETURNING generation, created_at`,
 				storeID, f.FileID, team, f.KeyID, string(attrs), f.Chunking.MaxTokens, f.Chunking.OverlapTokens,

@@ -188,7 +188,7 @@ func (d *DB) SetJobIDs(ctx context.Context, refs []vectorstore.FileRef, ids []in
 
 // StaleIngests implements vectorstore.Ingestion.
 func (d *DB) StaleIngests(ctx context.Context, horizon time.Time, limit int) ([]vectorstore.Stale, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT vector_store_id, file_id, generation, COALESCE(job_id, 0) FROM vector_store_files
+	rows, err := d.db.QueryContext(ctx, `SELECT vector_store_id, file_id, generation, COALESCE(job_id, 0), requeues FROM vector_store_files
 		WHERE status = 'in_progress' AND heartbeat_at < ? ORDER BY heartbeat_at LIMIT ?`, horizon.UnixMicro(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: stale ingestions: %w", err)
@@ -197,7 +197,7 @@ func (d *DB) StaleIngests(ctx context.Context, horizon time.Time, limit int) ([]
 	var out []vectorstore.Stale
 	for rows.Next() {
 		var s vectorstore.Stale
-		if err := rows.Scan(&s.StoreID, &s.FileID, &s.Generation, &s.JobID); err != nil {
+		if err := rows.Scan(&s.StoreID, &s.FileID, &s.Generation, &s.JobID, &s.Requeues); err != nil {
 			return nil, fmt.Errorf("sqlite: scan stale ingestion: %w", err)
 		}
 		out = append(out, s)
@@ -208,7 +208,7 @@ func (d *DB) StaleIngests(ctx context.Context, horizon time.Time, limit int) ([]
 // Requeue implements vectorstore.Ingestion.
 func (d *DB) Requeue(ctx context.Context, ref vectorstore.FileRef, at time.Time) (vectorstore.FileRef, bool, error) {
 	next := ref
-	err := d.db.QueryRowContext(ctx, `UPDATE vector_store_files SET generation = generation + 1, job_id = NULL, heartbeat_at = ?
+	err := d.db.QueryRowContext(ctx, `UPDATE vector_store_files SET generation = generation + 1, requeues = requeues + 1, job_id = NULL, heartbeat_at = ?
 		WHERE `+current+` RETURNING generation`, append([]any{at.UnixMicro()}, refArgs(ref)...)...).Scan(&next.Generation)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ref, false, nil

@@ -321,8 +321,8 @@ func testReconcile(t *testing.T, st vectorstore.Storage) {
 			mine = append(mine, x)
 		}
 	}
-	if len(mine) != 1 || mine[0].FileRef != refs[0] || mine[0].JobID != 11 {
-		t.Fatalf("StaleIngests = %+v; want %v with job 11", mine, refs[0])
+	if len(mine) != 1 || mine[0].FileRef != refs[0] || mine[0].JobID != 11 || mine[0].Requeues != 0 {
+		t.Fatalf("StaleIngests = %+v; want %v with job 11, never requeued", mine, refs[0])
 	}
 	next, ok, err := st.Requeue(ctx, refs[0], t0.Add(time.Hour))
 	if err != nil || !ok || next.Generation != refs[0].Generation+1 {
@@ -331,6 +331,11 @@ func testReconcile(t *testing.T, st vectorstore.Storage) {
 	// A replica that saw the same stale row loses the race.
 	if _, ok, err := st.Requeue(ctx, refs[0], t0.Add(time.Hour)); ok || err != nil {
 		t.Errorf("second Requeue = %v, %v; want not ok", ok, err)
+	}
+	if stale, _ := st.StaleIngests(ctx, t0.Add(61*time.Minute), 1000); !slices.ContainsFunc(stale, func(x vectorstore.Stale) bool {
+		return x.FileRef == next && x.Requeues == 1 && x.JobID == 0
+	}) {
+		t.Errorf("StaleIngests after Requeue = %+v; want %v requeued once, without a job", stale, next)
 	}
 	if err := st.Touch(ctx, next, t0.Add(2*time.Hour)); err != nil {
 		t.Errorf("Touch: %v", err)

@@ -40,7 +40,8 @@ CREATE INDEX vector_store_file_batches_store ON vector_store_file_batches (vecto
 
 -- A file attached to a store: the unit of ingestion. generation counts
 -- the times it was queued; a job's result is kept only at its generation.
--- heartbeat_at is the last sign of life of its ingestion (or queueing).
+-- heartbeat_at is the last sign of life of its ingestion (or queueing);
+-- requeues counts the reconciler's restarts of it since it was attached.
 CREATE TABLE vector_store_files (
     vector_store_id text        NOT NULL REFERENCES vector_stores (id) ON DELETE CASCADE,
     file_id         text        NOT NULL REFERENCES files (id) ON DELETE CASCADE,
@@ -54,6 +55,7 @@ CREATE TABLE vector_store_files (
     batch_id        text,
     usage_bytes     bigint      NOT NULL DEFAULT 0,
     generation      bigint      NOT NULL DEFAULT 1,
+    requeues        integer     NOT NULL DEFAULT 0,
     job_id          bigint,
     heartbeat_at    timestamptz NOT NULL,
     created_at      timestamptz NOT NULL,

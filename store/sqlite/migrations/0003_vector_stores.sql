@@ -37,7 +37,8 @@ CREATE INDEX vector_store_file_batches_store ON vector_store_file_batches (vecto
 
 -- A file attached to a store: the unit of ingestion. generation counts
 -- the times it was queued; a job's result is kept only at its generation.
--- heartbeat_at is the last sign of life of its ingestion (or its queueing).
+-- heartbeat_at is the last sign of life of its ingestion (or its queueing);
+-- requeues counts the reconciler's restarts of it since it was attached.
 CREATE TABLE vector_store_files (
     vector_store_id TEXT    NOT NULL REFERENCES vector_stores (id) ON DELETE CASCADE,
     file_id         TEXT    NOT NULL REFERENCES files (id) ON DELETE CASCADE,
@@ -51,6 +52,7 @@ CREATE TABLE vector_store_files (
     batch_id        TEXT,
     usage_bytes     INTEGER NOT NULL DEFAULT 0,
     generation      INTEGER NOT NULL DEFAULT 1,
+    requeues        INTEGER NOT NULL DEFAULT 0,
     job_id          INTEGER,
     heartbeat_at    INTEGER NOT NULL,
     created_at      INTEGER NOT NULL,
