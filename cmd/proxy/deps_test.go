@@ -61,7 +61,7 @@ var externalRules = []struct {
 }{
 	{"github.com/gofiber/", []string{"cmd/proxy"}},
 	{"github.com/valyala/fasthttp", []string{"cmd/proxy"}},
-	{"github.com/jackc/pgx", []string{"store/postgres"}},
+	{"github.com/jackc/pgx", []string{"store/postgres", "store/postgres/pgtest"}},
 	{"github.com/pgvector/", []string{"store/postgres"}},
 	{"github.com/redis/go-redis", []string{"store/redis"}},
 	{"modernc.org/sqlite", []string{"store/sqlite"}},
@@ -166,7 +166,7 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"llmproxy/router", "github.com/redis/go-redis/v9", "router may use only the standard library"},
 		{"llmproxy/store/postgres", "llmproxy/store/redis", "never another store/*"},
 		{"llmproxy/store/sqlite", "llmproxy/providers", "store/... may import only"},
-		{"llmproxy/store/sqlite", "github.com/jackc/pgx/v5", "only store/postgres may import github.com/jackc/pgx"},
+		{"llmproxy/store/sqlite", "github.com/jackc/pgx/v5", "only store/postgres, store/postgres/pgtest may import github.com/jackc/pgx"},
 		{"llmproxy/store/postgres", "github.com/redis/go-redis/v9", "only store/redis may import"},
 		{"llmproxy/budget", "github.com/gofiber/fiber/v2", "only cmd/proxy may import github.com/gofiber/"},
 		{"llmproxy/embed", "llmproxy/store/redis", "embed/... may import only"},

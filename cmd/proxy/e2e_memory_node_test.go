@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// TestMemoryE2ENode runs testdata/node/memory.cjs with the official Node
-// SDK (npm "openai"). It needs node on PATH and LLMPROXY_TEST_NODE_MODULES
-// naming a node_modules directory that holds openai (npm install openai);
-// without them it skips.
-func TestMemoryE2ENode(t *testing.T) {
-	mods := os.Getenv("LLMPROXY_TEST_NODE_MODULES")
+// nodeSDK returns node's path and LLMPROXY_TEST_NODE_MODULES, a
+// node_modules holding the official SDK (npm install openai); without them
+// the test skips, or fails under CI.
+func nodeSDK(t *testing.T) (node, mods string) {
+	t.Helper()
+	mods = os.Getenv("LLMPROXY_TEST_NODE_MODULES")
 	node, err := exec.LookPath("node")
 	if err != nil || mods == "" {
 		if os.Getenv("CI") != "" {
@@ -21,6 +21,15 @@ func TestMemoryE2ENode(t *testing.T) {
 		}
 		t.Skip("needs node and LLMPROXY_TEST_NODE_MODULES (a node_modules with the openai package)")
 	}
+	return node, mods
+}
+
+// TestMemoryE2ENode runs testdata/node/memory.cjs with the official Node
+// SDK (npm "openai"). It needs node on PATH and LLMPROXY_TEST_NODE_MODULES
+// naming a node_modules directory that holds openai (npm install openai);
+// without them it skips.
+func TestMemoryE2ENode(t *testing.T) {
+	node, mods := nodeSDK(t)
 	e := startE2E(t)
 	cmd := exec.Command(node, "testdata/node/memory.cjs")
 	cmd.Env = append(os.Environ(), "NODE_PATH="+mods, "PROXY_URL="+e.url, "PROXY_KEY="+teamKeyDefault)

@@ -28,10 +28,9 @@ import (
 )
 
 const (
-	defaultTestRedis    = "redis://127.0.0.1:6379/15"
-	defaultTestDatabase = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	replicaTeamKey      = "sk-replica-team"
-	replicaMasterKey    = "sk-replica-master"
+	defaultTestRedis = "redis://127.0.0.1:6379/15"
+	replicaTeamKey   = "sk-replica-team"
+	replicaMasterKey = "sk-replica-master"
 )
 
 // replicaConfig is every replica's config; FAKE_A/FAKE_B are the fake

@@ -19,14 +19,7 @@ func TestVectorStoresE2ENode(t *testing.T) {
 // runVectorStoresNode drives e with the Node script and checks what it saw.
 func runVectorStoresNode(t *testing.T, e *e2e) {
 	t.Helper()
-	mods := os.Getenv("LLMPROXY_TEST_NODE_MODULES")
-	node, err := exec.LookPath("node")
-	if err != nil || mods == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI: node and LLMPROXY_TEST_NODE_MODULES are required (make test sets them up via scripts/services.sh)")
-		}
-		t.Skip("needs node and LLMPROXY_TEST_NODE_MODULES (a node_modules with the openai package)")
-	}
+	node, mods := nodeSDK(t)
 	docsJSON, _ := json.Marshal(docs)
 	cmd := exec.Command(node, "testdata/node/vectorstores.cjs")
 	cmd.Env = append(os.Environ(), "NODE_PATH="+mods, "PROXY_URL="+e.url, "PROXY_KEY="+teamKeyDefault, "DOCS="+string(docsJSON))

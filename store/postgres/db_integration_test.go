@@ -4,80 +4,30 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"llmproxy/ledger"
 	"llmproxy/store"
+	"llmproxy/store/postgres/pgtest"
 )
 
-const defaultTestDatabase = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// mustOpenDB opens a DB in a fresh schema of the test database and drops
-// the schema in cleanup, so tests run in parallel. Without a database the
-// test skips, or fails under CI.
+// mustOpenDB opens a DB in a fresh schema of the test database
+// (pgtest.Schema), so tests run in parallel.
 func mustOpenDB(tb testing.TB) (*DB, string) {
 	tb.Helper()
-	base := os.Getenv("LLMPROXY_TEST_DATABASE")
-	if base == "" {
-		base = defaultTestDatabase
-	}
+	u := pgtest.Schema(tb, "llmproxy_test_")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL at LLMPROXY_TEST_DATABASE is required under CI: %v", err)
-		}
-		tb.Skipf("no PostgreSQL (set LLMPROXY_TEST_DATABASE): %v", err)
-	}
-	defer admin.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "llmproxy_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u := withSearchPath(tb, base, schema)
 	db, err := Open(ctx, u)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db, u
-}
-
-func withSearchPath(tb testing.TB, base, schema string) string {
-	tb.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("LLMPROXY_TEST_DATABASE: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 var day1 = time.Date(2025, 3, 1, 23, 59, 0, 0, time.UTC)
