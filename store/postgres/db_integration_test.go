@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"llmproxy/ledger"
 	"llmproxy/store"
 	"llmproxy/store/postgres/pgtest"
