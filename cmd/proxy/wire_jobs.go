@@ -157,8 +157,7 @@ func (j *jobs) startWhenConnected(u *usageStore) {
 				j.log.Error("panic starting the background jobs", slog.Any("err", p), slog.String("stack", string(debug.Stack())))
 			}
 		}()
-		t := time.NewTicker(connectBackoff)
-		defer t.Stop()
+		backoff := connectBackoff
 		for {
 			if pg, ok := u.current().(*postgres.DB); ok {
 				sctx, scancel := context.WithTimeout(ctx, connectTimeout)
@@ -167,10 +166,14 @@ func (j *jobs) startWhenConnected(u *usageStore) {
 				if err == nil || ctx.Err() != nil {
 					return
 				}
-				j.log.Warn("background jobs (memory retention, vector-store ingestion) not started; retrying", slog.Any("err", err))
+				j.log.Warn("background jobs (memory retention, vector-store ingestion) not started; retrying",
+					slog.Duration("retry_in", backoff), slog.Any("err", err))
+				backoff = min(2*backoff, connectBackoffMax)
 			}
+			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return
 			case <-t.C:
 			}
