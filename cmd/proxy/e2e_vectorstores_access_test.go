@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,5 +256,67 @@ func TestVectorStoresBadFiles(t *testing.T) {
 	if got, err := c.VectorStores.Get(ctx, vs.ID); err != nil || got.FileCounts.Failed != 2 || got.FileCounts.Completed != 3 ||
 		got.Status != openai.VectorStoreStatusCompleted {
 		t.Errorf("store = %s %+v, %v", got.Status, got.FileCounts, err)
+	}
+}
+
+// TestVectorStoresCancelBatch: cancelling a batch whose embeddings are
+// still on their way ends its files cancelled at once; the jobs notice at
+// their next heartbeat, cancel their upstream calls and store nothing.
+func TestVectorStoresCancelBatch(t *testing.T) {
+	config := strings.Replace(vectorConfig("", ""), "embedding_model: demo-embed", "embedding_model: embed-test", 1)
+	e := startE2EWith(t, config)
+	var waiting, cancelled atomic.Int64
+	e.up.handle(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		waiting.Add(1)
+		<-r.Context().Done() // never answers: only a cancel ends the call
+		cancelled.Add(1)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := e.client()
+	vs, err := c.VectorStores.New(ctx, openai.VectorStoreNewParams{Name: openai.String("cancel")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range docParams() {
+		f, err := c.Files.New(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, f.ID)
+	}
+	batch, err := c.VectorStores.FileBatches.New(ctx, vs.ID, openai.VectorStoreFileBatchNewParams{FileIDs: ids})
+	if err != nil || batch.Status != openai.VectorStoreFileBatchStatusInProgress {
+		t.Fatalf("batch = %+v, %v; want in_progress", batch, err)
+	}
+	waitFor(t, 10*time.Second, "an embedding call waiting upstream", func() bool { return waiting.Load() > 0 })
+	got, err := c.VectorStores.FileBatches.Cancel(ctx, vs.ID, batch.ID)
+	if err != nil || got.Status != openai.VectorStoreFileBatchStatusCancelled || got.FileCounts.Cancelled != 3 || got.FileCounts.InProgress != 0 {
+		t.Fatalf("cancel = %s %+v, %v; want cancelled with 3 files cancelled", got.Status, got.FileCounts, err)
+	}
+	waitFor(t, 15*time.Second, "the jobs to cancel their upstream calls", func() bool {
+		return cancelled.Load() == waiting.Load()
+	})
+	st, err := c.VectorStores.Get(ctx, vs.ID)
+	if err != nil || st.FileCounts.Cancelled != 3 || st.FileCounts.Completed != 0 || st.Status != openai.VectorStoreStatusCompleted {
+		t.Fatalf("store after cancel = %+v, %v; want 3 cancelled files and nothing else", st, err)
+	}
+	for _, id := range ids {
+		resp, body := e.do("GET", "/v1/vector_stores/"+vs.ID+"/files/"+id+"/content", "", authHeader(teamKeyDefault))
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"data":[]`) {
+			t.Errorf("content of cancelled %s = %d %s; want no chunks", id, resp.StatusCode, body)
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
