@@ -66,6 +66,8 @@ var externalRules = []struct {
 	{"github.com/pgvector/", []string{"store/postgres"}},
 	{"github.com/redis/go-redis", []string{"store/redis"}},
 	{"modernc.org/sqlite", []string{"store/sqlite"}},
+	{"github.com/klippa-app/go-pdfium", []string{"rag/parse"}},
+	{"github.com/tetratelabs/wazero", []string{"rag/parse"}},
 }
 
 // routerExternal is all router may import beyond the standard library.
@@ -174,6 +176,7 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"llmproxy/rag", "llmproxy/embed", "rag/... may import only"},
 		{"llmproxy/rag/parse", "llmproxy/rag", "rag/parse is a leaf"},
 		{"llmproxy/rag/chunk", "llmproxy/budget", "rag/chunk is a leaf"},
+		{"llmproxy/rag", "github.com/tetratelabs/wazero", "only rag/parse may import github.com/tetratelabs/wazero"},
 		{"llmproxy/memory", "llmproxy/rag", "memory/... may import only"},
 		{"llmproxy/memory/retention", "llmproxy/store/postgres", "memory/... may import only"},
 		{"llmproxy/cmd/other", "llmproxy/router", "no import rule for this package"},

@@ -204,7 +204,7 @@ func FuzzSplit(f *testing.F) {
 }
 
 func BenchmarkSplit(b *testing.B) {
-	text := prose(12000) // about 1 MB
+	text := prose(16500) // about 1 MB
 	b.SetBytes(int64(len(text)))
 	b.ResetTimer()
 	for b.Loop() {

@@ -30,10 +30,7 @@ func findFile(zr *zip.Reader, name string) *zip.File {
 // docxText reads the body of a Word document: paragraphs (w:p) of runs
 // (w:t), with w:tab and w:br. Headers, footers, comments and deleted
 // revisions (w:delText) are left out.
-func docxText(data []byte) (string, error) { return docxTextWithin(data, maxDocXML) }
-
-// docxTextWithin is docxText with limit in place of maxDocXML.
-func docxTextWithin(data []byte, limit uint64) (string, error) {
+func docxText(data []byte, lim limits) (string, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return "", invalid("the DOCX is not a valid zip archive")
@@ -48,15 +45,15 @@ func docxTextWithin(data []byte, limit uint64) (string, error) {
 	// archive/zip stops with ErrFormat at the size the central directory
 	// declares, so checking that size bounds what is inflated; a header
 	// that lies is a broken file (TestZipBounds holds it to this).
-	if f.UncompressedSize64 > limit {
-		return "", invalid("the DOCX body is larger than %d MiB uncompressed", limit>>20)
+	if f.UncompressedSize64 > lim.docXML {
+		return "", invalid("the DOCX body is larger than %s uncompressed", size(lim.docXML))
 	}
 	rc, err := f.Open()
 	if err != nil {
 		return "", invalid("the DOCX body cannot be opened")
 	}
 	defer rc.Close()
-	s, err := wordText(rc)
+	s, err := wordText(rc, lim.text)
 	if errors.Is(err, errTooLong) {
 		return "", err
 	}
@@ -69,9 +66,9 @@ func docxTextWithin(data []byte, limit uint64) (string, error) {
 // wordText walks WordprocessingML. Only elements' local names are looked
 // at: Word writes them in the w: namespace, and nothing else in the body
 // uses these names for text.
-func wordText(r io.Reader) (string, error) {
+func wordText(r io.Reader, limit int) (string, error) {
 	d := xml.NewDecoder(r)
-	var w textWriter
+	w := textWriter{limit: limit}
 	inText := 0 // depth inside w:t
 	for !w.full {
 		tok, err := d.Token()

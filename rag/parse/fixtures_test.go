@@ -96,6 +96,19 @@ func manyPagesPDF(tb testing.TB, n int) []byte {
 	return output(tb, p)
 }
 
+// densePagePDF is one page of n tiny text objects: PDFium reads it in one
+// call that takes a second or more, which only killing the instance can
+// cut short.
+func densePagePDF(tb testing.TB, n int) []byte {
+	p := newPDF()
+	p.SetFont("Helvetica", "", 2)
+	p.AddPage()
+	for i := range n {
+		p.Text(float64(5+i%4*50), float64(5+i/4%280), fmt.Sprintf("word%d alpha beta gamma", i))
+	}
+	return output(tb, p)
+}
+
 func readFixture(tb testing.TB, name string) []byte {
 	tb.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))

@@ -26,9 +26,9 @@ var (
 // htmlText is the text a reader of the page sees: no tags, scripts,
 // styles or comments; entities decoded; block elements as paragraphs.
 // The bytes are taken as UTF-8 (a <meta charset> is not honoured).
-func htmlText(data []byte) (string, error) {
+func htmlText(data []byte, limit int) (string, error) {
 	z := html.NewTokenizer(bytes.NewReader(data))
-	var w textWriter
+	w := textWriter{limit: limit}
 	skip := 0 // depth inside skipped elements
 	for !w.full {
 		tt := z.Next()

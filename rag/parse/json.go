@@ -24,7 +24,7 @@ import (
 //
 // It streams tokens, so nesting depth costs no stack. Anything but one
 // valid JSON value (empty, malformed, trailing data) is invalid_file.
-func jsonText(data []byte) (string, error) {
+func jsonText(data []byte, limit int) (string, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	var (
@@ -51,16 +51,15 @@ func jsonText(data []byte) (string, error) {
 	}
 	for {
 		tok, err := d.Token()
-		if err == io.EOF && seen && len(stack) == 0 {
-			return strings.TrimRight(b.String(), "\n"), nil
-		}
 		switch {
+		case b.Len() > limit:
+			return "", errTooLong
+		case err == io.EOF && seen && len(stack) == 0:
+			return strings.TrimRight(b.String(), "\n"), nil
 		case err != nil:
 			return "", invalid("the JSON is not valid")
 		case seen && len(stack) == 0:
 			return "", invalid("the JSON has data after its value")
-		case b.Len() > MaxTextBytes:
-			return "", errTooLong
 		}
 		seen = true
 		if n := len(stack); n > 0 && stack[n-1] == '{' && !haveKey && tok != json.Delim('}') {

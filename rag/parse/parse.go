@@ -4,9 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // The OpenAI last_error codes Text reports.
@@ -39,7 +41,29 @@ func invalid(format string, args ...any) *Error {
 	return &Error{Code: CodeInvalid, Message: fmt.Sprintf(format, args...)}
 }
 
-var errTooLong = invalid("the document's text is larger than %d MiB", MaxTextBytes>>20)
+// limits are the bounds one document is read within: Text uses the
+// package's constants; tests lower them.
+type limits struct {
+	text    int           // bytes of extracted text
+	docXML  uint64        // bytes of a .docx body once inflated
+	pdfTime time.Duration // time for one PDF, when ctx allows longer
+}
+
+// errTooLong is the text outgrowing limits.text; its message names the
+// bound when the caller wraps it (see tooLong).
+var errTooLong = errors.New("text too long")
+
+func tooLong(limit int) *Error {
+	return invalid("the document's text is larger than %s", size(uint64(limit)))
+}
+
+// size writes a bound for a message: "32 MiB", or "64 KiB" below 1 MiB.
+func size(n uint64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}
 
 type format int
 
@@ -88,7 +112,11 @@ func Supported(name string) bool {
 // a format it reads is "invalid_file". Empty text files give "", nil.
 // Other errors are ctx's or internal (retrying may help). ctx bounds the
 // time; Text never panics.
-func Text(ctx context.Context, name string, data []byte) (s string, err error) {
+func Text(ctx context.Context, name string, data []byte) (string, error) {
+	return read(ctx, name, data, limits{text: MaxTextBytes, docXML: maxDocXML, pdfTime: maxPDFTime})
+}
+
+func read(ctx context.Context, name string, data []byte, lim limits) (s string, err error) {
 	defer func() {
 		if p := recover(); p != nil { // a parser bug must not take the worker down
 			s, err = "", invalid("the file could not be read")
@@ -103,17 +131,22 @@ func Text(ctx context.Context, name string, data []byte) (s string, err error) {
 	}
 	switch f {
 	case plain:
-		return plainText(data)
+		s, err = plainText(data)
 	case htmlDoc:
-		return htmlText(data)
+		s, err = htmlText(data, lim.text)
 	case pdf:
-		return pdfText(ctx, data)
+		s, err = pdfText(ctx, data, lim)
 	case docx:
-		return docxText(data)
+		s, err = docxText(data, lim)
 	case jsonDoc:
-		return jsonText(data)
+		s, err = jsonText(data, lim.text)
+	default:
+		return "", unsupported("the file is not a format ingestion reads (text, Markdown, HTML, PDF, DOCX or JSON)")
 	}
-	return "", unsupported("the file is not a format ingestion reads (text, Markdown, HTML, PDF, DOCX or JSON)")
+	if errors.Is(err, errTooLong) || err == nil && len(s) > lim.text {
+		return "", tooLong(lim.text)
+	}
+	return s, err
 }
 
 // sniff tells the format from the content when the name does not.

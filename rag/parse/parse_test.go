@@ -177,11 +177,11 @@ func TestZipBounds(t *testing.T) {
 		t.Errorf("declared bomb: Text error = %v; want invalid_file, larger than", err)
 	}
 
-	// A header that lies (1 KiB) about a body that inflates to 4 MiB:
+	// A header that lies (1 KiB) about a body that inflates to 2 MiB:
 	// archive/zip stops at the declared size, so the declared size is the
-	// bound. And an honest 4 MiB body under a 1 MiB bound (lowered so the
-	// test does not inflate 128 MiB) is refused.
-	body := `<w:document ` + wordNS + `><w:body><w:p><w:r><w:t>` + strings.Repeat("a", 4<<20) + `</w:t></w:r></w:p></w:body></w:document>`
+	// bound. And an honest 2 MiB body under a 1 MiB bound (lowered so the
+	// test does not inflate 128 MiB) is refused, under 4 MiB read.
+	body := `<w:document ` + wordNS + `><w:body><w:p><w:r><w:t>` + strings.Repeat("a", 2<<20) + `</w:t></w:r></w:p></w:body></w:document>`
 	honest := zipFile(t, [2]string{docxBody, body})
 	if len(honest) > 64<<10 {
 		t.Fatalf("the bomb is %d bytes compressed; want a high ratio", len(honest))
@@ -189,11 +189,14 @@ func TestZipBounds(t *testing.T) {
 	if _, err := Text(context.Background(), "liar.docx", lieAboutSize(t, honest, 1024)); code(err) != CodeInvalid {
 		t.Errorf("lying bomb: Text error = %v; want invalid_file", err)
 	}
-	if _, err := docxTextWithin(honest, 1<<20); code(err) != CodeInvalid || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("4 MiB body, 1 MiB bound: error = %v; want invalid_file, larger than", err)
+	lim := testLimits()
+	lim.docXML = 1 << 20
+	if _, err := read(context.Background(), "a.docx", honest, lim); code(err) != CodeInvalid || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Errorf("2 MiB body, 1 MiB bound: error = %v; want invalid_file, larger than 1 MiB", err)
 	}
-	if s, err := docxTextWithin(honest, 8<<20); err != nil || len(s) != 4<<20 {
-		t.Errorf("4 MiB body, 8 MiB bound: %d bytes, %v; want all of it", len(s), err)
+	lim.docXML = 4 << 20
+	if s, err := read(context.Background(), "a.docx", honest, lim); err != nil || len(s) != 2<<20 {
+		t.Errorf("2 MiB body, 4 MiB bound: %d bytes, %v; want all of it", len(s), err)
 	}
 
 	// Too many entries.
@@ -225,15 +228,34 @@ func lieAboutSize(t *testing.T, z []byte, n uint32) []byte {
 	return out
 }
 
+// testLimits are Text's limits.
+func testLimits() limits {
+	return limits{text: MaxTextBytes, docXML: maxDocXML, pdfTime: maxPDFTime}
+}
+
+// TestTextTooLong: every format stops at the text bound (lowered to 64
+// KiB here) with invalid_file, and reads the same document under a higher
+// one.
 func TestTextTooLong(t *testing.T) {
-	big := strings.Repeat("word ", MaxTextBytes/5+1)
-	for _, tc := range []struct{ file, data string }{
-		{"big.txt", big},
-		{"big.html", "<p>" + big + "</p>"},
-		{"big.json", `["` + big + `"]`},
+	words := strings.Repeat("word ", 64<<10/5+1)
+	for _, tc := range []struct {
+		file string
+		data []byte
+	}{
+		{"big.txt", []byte(words)},
+		{"big.html", []byte("<p>" + words + "</p>")},
+		{"big.json", []byte(`{"k": "` + words + `"}`)},
+		{"big.docx", docxFile(t, "<w:p><w:r><w:t>"+words+"</w:t></w:r></w:p>")},
+		{"big.pdf", manyPagesPDF(t, 18)}, // about 72 KiB of text
 	} {
-		if _, err := Text(context.Background(), tc.file, []byte(tc.data)); code(err) != CodeInvalid || !strings.Contains(err.Error(), "larger than") {
-			t.Errorf("Text(%s, %d bytes) error = %v; want invalid_file, larger than", tc.file, len(tc.data), err)
+		lim := testLimits()
+		lim.text = 64 << 10
+		if _, err := read(context.Background(), tc.file, tc.data, lim); code(err) != CodeInvalid || !strings.Contains(err.Error(), "larger than 64 KiB") {
+			t.Errorf("read(%s) under 64 KiB = %v; want invalid_file, larger than 64 KiB", tc.file, err)
+		}
+		lim.text = 1 << 20
+		if s, err := read(context.Background(), tc.file, tc.data, lim); err != nil || len(s) < 64<<10 {
+			t.Errorf("read(%s) under 1 MiB = %d bytes, %v; want all of it", tc.file, len(s), err)
 		}
 	}
 }
@@ -248,21 +270,22 @@ func TestTextCanceled(t *testing.T) {
 	}
 }
 
-// TestPDFDeadline: a PDF that outlasts its time is stopped — the caller's
-// deadline is the caller's error (a retry may succeed), the package's own
-// bound makes the file invalid_file — and the next PDF reads fine.
+// TestPDFDeadline: a PDF that outlasts its time is stopped in the middle
+// of PDFium's work — the caller's deadline is the caller's error (a retry
+// may succeed), the package's own bound makes the file invalid_file — and
+// the next PDF reads fine.
 func TestPDFDeadline(t *testing.T) {
-	big := manyPagesPDF(t, 150)
+	big := densePagePDF(t, 8000)
 	if _, err := Text(context.Background(), "warm.pdf", readFixture(t, "two-pages.pdf")); err != nil {
 		t.Fatal(err) // compiles PDFium outside the timed part
 	}
 	start := time.Now()
 	full, err := Text(context.Background(), "big.pdf", big)
 	whole := time.Since(start)
-	if err != nil || !strings.Contains(full, "Page 150 line 50") {
+	if err != nil || !strings.Contains(full, "word7999 alpha") {
 		t.Fatalf("big PDF: %v, %d bytes of text", err, len(full))
 	}
-	t.Logf("150 pages in %v", whole)
+	t.Logf("the dense page takes %v", whole)
 
 	cut := whole / 10
 	ctx, cancel := context.WithTimeout(context.Background(), cut)
@@ -275,12 +298,14 @@ func TestPDFDeadline(t *testing.T) {
 		t.Errorf("Text under a %v deadline took %v (the whole document takes %v); want it stopped", cut, took, whole)
 	}
 
+	lim := testLimits()
+	lim.pdfTime = cut
 	start = time.Now()
-	if _, err := pdfTextWithin(context.Background(), big, cut); code(err) != CodeInvalid || !strings.Contains(err.Error(), "longer than") {
-		t.Errorf("pdfTextWithin(%v) = %v; want invalid_file, longer than", cut, err)
+	if _, err := read(context.Background(), "big.pdf", big, lim); code(err) != CodeInvalid || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("read with pdfTime %v = %v; want invalid_file, longer than", cut, err)
 	}
 	if took := time.Since(start); took > whole/2 {
-		t.Errorf("pdfTextWithin(%v) took %v (the whole document takes %v); want it stopped", cut, took, whole)
+		t.Errorf("read with pdfTime %v took %v (the whole document takes %v); want it stopped", cut, took, whole)
 	}
 
 	if got, err := Text(context.Background(), "after.pdf", readFixture(t, "two-pages.pdf")); err != nil || !strings.Contains(got, "hybrid search") {

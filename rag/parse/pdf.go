@@ -31,9 +31,11 @@ const (
 	// maxPDFTime bounds one document when ctx allows longer: past it the
 	// file is invalid_file, its WebAssembly instance killed.
 	maxPDFTime = 2 * time.Minute
-	// pdfMemoryPages caps an instance's memory (64 KiB pages): 1 GiB, for
-	// a 50 MB file PDFium holds whole plus its parsed objects.
-	pdfMemoryPages = 1 << 14
+	// pdfMemoryPages caps an instance's memory (64 KiB pages) at 512 MiB:
+	// room for a 50 MB file, which PDFium holds whole, and its parsed
+	// objects (text extraction decodes no images; a 68 MB PDF of images
+	// reads in under a second).
+	pdfMemoryPages = 512 << 20 >> 16
 )
 
 // pdfPool compiles PDFium once per process, on the first PDF: the
@@ -76,28 +78,23 @@ func newPDFPool(cache wazero.CompilationCache) (pdfium.Pool, error) {
 	})
 }
 
-// pdfText extracts the text layer of every page. ctx (or maxPDFTime)
-// bounds it: when it ends, the instance is killed mid-call.
-func pdfText(ctx context.Context, data []byte) (string, error) {
-	return pdfTextWithin(ctx, data, maxPDFTime)
-}
-
-// pdfTextWithin is pdfText with limit in place of maxPDFTime.
-func pdfTextWithin(ctx context.Context, data []byte, limit time.Duration) (string, error) {
+// pdfText extracts the text layer of every page. ctx (or lim.pdfTime,
+// if sooner) bounds it: when it ends, the instance is killed mid-call.
+func pdfText(ctx context.Context, data []byte, lim limits) (string, error) {
 	pool, err := pdfPool()
 	if err != nil {
 		return "", fmt.Errorf("start PDFium: %w", err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, limit)
+	pctx, cancel := context.WithTimeout(ctx, lim.pdfTime)
 	defer cancel()
 	inst, err := pool.GetInstanceWithContext(pctx)
 	if err != nil {
 		return "", pdfTimeout(ctx, fmt.Errorf("wait for a PDFium instance: %w", err))
 	}
 	stop := context.AfterFunc(pctx, func() { inst.Kill() }) // makes the running call return
-	text, err := pdfPages(pctx, inst, data)
+	text, err := pdfPages(pctx, inst, data, lim.text)
 	if !stop() {
-		return "", pdfTimeout(ctx, invalid("the PDF took longer than %s to read", limit))
+		return "", pdfTimeout(ctx, invalid("the PDF took longer than %s to read", lim.pdfTime))
 	}
 	inst.Close()
 	return text, err
@@ -112,7 +109,7 @@ func pdfTimeout(ctx context.Context, err error) error {
 	return err
 }
 
-func pdfPages(ctx context.Context, inst pdfium.Pdfium, data []byte) (s string, err error) {
+func pdfPages(ctx context.Context, inst pdfium.Pdfium, data []byte, limit int) (s string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s, err = "", invalid("the PDF could not be read")
@@ -145,7 +142,7 @@ func pdfPages(ctx context.Context, inst pdfium.Pdfium, data []byte) (s string, e
 			}
 			b.WriteString(t)
 		}
-		if b.Len() > MaxTextBytes {
+		if b.Len() > limit {
 			return "", errTooLong
 		}
 	}

@@ -17,11 +17,7 @@ func plainText(data []byte) (string, error) {
 	if mostlyBinary(s) {
 		return "", unsupported("the file is binary, not text")
 	}
-	if len(s) > MaxTextBytes {
-		return "", errTooLong
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.ReplaceAll(s, "\r\n", "\n"), nil
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\r\n", "\n"), nil
 }
 
 // decode drops a UTF-8 byte-order mark and turns UTF-16 with one into
@@ -64,8 +60,9 @@ func binary(data []byte) bool { return mostlyBinary(decode(data)) }
 
 // textWriter builds extracted text from markup (HTML, DOCX, JSON): it
 // collapses every run of whitespace to one space, turns pending breaks
-// into at most two newlines, trims both ends, and stops at MaxTextBytes.
+// into at most two newlines, trims both ends, and stops past limit bytes.
 type textWriter struct {
+	limit  int
 	b      strings.Builder
 	space  bool // a space is due before the next word
 	breaks int  // newlines due before the next word (0, 1 or 2)
@@ -104,7 +101,7 @@ func (w *textWriter) word(s string) {
 	}
 	w.space, w.breaks = false, 0
 	s = strings.Map(dropControls, s) // and invalid UTF-8 becomes U+FFFD
-	if w.b.Len()+len(s) > MaxTextBytes {
+	if w.b.Len()+len(s) > w.limit {
 		w.full = true
 		return
 	}
