@@ -62,7 +62,8 @@ func (o Options) clamp() Options {
 type Chunk struct {
 	// Index is the chunk's position, from 0.
 	Index int
-	// Text is a substring of the text Split was given.
+	// Text is a substring of the text Split was given (once invalid
+	// UTF-8 in it is replaced).
 	Text string
 	// Tokens is Text's cl100k_base token count.
 	Tokens int

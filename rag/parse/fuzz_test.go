@@ -3,6 +3,7 @@ package parse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"unicode/utf8"
 )
@@ -36,16 +37,21 @@ func FuzzText(f *testing.F) {
 	})
 }
 
+// BenchmarkPDF reads a 2-page and a 20-page PDF: the difference is the
+// cost of pages, the rest that of a fresh PDFium instance per document.
 func BenchmarkPDF(b *testing.B) {
-	data := manyPagesPDF(b, 20)
-	if _, err := Text(context.Background(), "warm.pdf", data); err != nil {
-		b.Fatal(err) // compile PDFium before timing
-	}
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := Text(context.Background(), "b.pdf", data); err != nil {
-			b.Fatal(err)
+	for _, pages := range []int{2, 20} {
+		data := manyPagesPDF(b, pages)
+		if _, err := Text(context.Background(), "warm.pdf", data); err != nil {
+			b.Fatal(err) // load or compile PDFium before timing
 		}
+		b.Run(fmt.Sprintf("pages=%d", pages), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Text(context.Background(), "b.pdf", data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -116,6 +116,7 @@ func Text(ctx context.Context, name string, data []byte) (string, error) {
 	return read(ctx, name, data, limits{text: MaxTextBytes, docXML: maxDocXML, pdfTime: maxPDFTime})
 }
 
+// read is Text within lim.
 func read(ctx context.Context, name string, data []byte, lim limits) (s string, err error) {
 	defer func() {
 		if p := recover(); p != nil { // a parser bug must not take the worker down

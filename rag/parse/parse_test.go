@@ -29,7 +29,7 @@ const htmlPage = `<!DOCTYPE html><html><head><title>Doc &amp; Title</title>
 <body><noscript>enable scripts</noscript><template><p>hidden</p></template>
 <h1>Hello&nbsp;world</h1><p>First   para
 graph with <b>bold</b> and <a href="#">a link</a>.</p><!-- a comment --><ul><li>one</li><li>two</li></ul>
-<p>caf&eacute; &lt;tag&gt; &#x263A;<br>next line</p><table><tr><td>a</td><td>b</td></tr></table></body></html>`
+<p>caf&eacute; &lt;tag&gt; &#x263A;<br>next &#1; line</p><table><tr><td>a</td><td>b</td></tr></table></body></html>`
 
 const docxBodyXML = `<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Quarterly report</w:t></w:r></w:p>
 <w:p><w:r><w:t xml:space="preserve">Revenue grew </w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>12%</w:t></w:r><w:r><w:tab/><w:t>in Q3</w:t></w:r><w:del><w:r><w:delText>old text</w:delText></w:r></w:del></w:p>

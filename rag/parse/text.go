@@ -91,20 +91,24 @@ func (w *textWriter) text(s string) {
 func (w *textWriter) brk(n int) { w.breaks = max(w.breaks, min(n, 2)) }
 
 func (w *textWriter) word(s string) {
-	if w.b.Len() > 0 {
-		switch {
-		case w.breaks > 0:
-			w.b.WriteString("\n\n"[:w.breaks])
-		case w.space:
-			w.b.WriteByte(' ')
-		}
+	s = strings.Map(dropControls, s) // and invalid UTF-8 becomes U+FFFD
+	if s == "" {
+		return
+	}
+	sep := ""
+	switch {
+	case w.b.Len() == 0: // nothing before the first word
+	case w.breaks > 0:
+		sep = "\n\n"[:w.breaks]
+	case w.space:
+		sep = " "
 	}
 	w.space, w.breaks = false, 0
-	s = strings.Map(dropControls, s) // and invalid UTF-8 becomes U+FFFD
-	if w.b.Len()+len(s) > w.limit {
+	if w.b.Len()+len(sep)+len(s) > w.limit {
 		w.full = true
 		return
 	}
+	w.b.WriteString(sep)
 	w.b.WriteString(s)
 }
 
