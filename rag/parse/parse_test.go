@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -177,36 +178,44 @@ func TestZipBounds(t *testing.T) {
 		t.Errorf("declared bomb: Text error = %v; want invalid_file, larger than", err)
 	}
 
-	// A header that lies (1 KiB) about a body that inflates to 2 MiB:
+	// A header that lies (1 KiB) about a body that inflates to 300 KiB:
 	// archive/zip stops at the declared size, so the declared size is the
-	// bound. And an honest 2 MiB body under a 1 MiB bound (lowered so the
-	// test does not inflate 128 MiB) is refused, under 4 MiB read.
-	body := `<w:document ` + wordNS + `><w:body><w:p><w:r><w:t>` + strings.Repeat("a", 2<<20) + `</w:t></w:r></w:p></w:body></w:document>`
+	// bound. And the honest body under a 256 KiB bound (lowered so the
+	// test does not inflate 128 MiB) is refused, under 512 KiB read.
+	body := `<w:document ` + wordNS + `><w:body><w:p><w:r><w:t>` + strings.Repeat("a", 300<<10) + `</w:t></w:r></w:p></w:body></w:document>`
 	honest := zipFile(t, [2]string{docxBody, body})
-	if len(honest) > 64<<10 {
+	if len(honest) > 4<<10 {
 		t.Fatalf("the bomb is %d bytes compressed; want a high ratio", len(honest))
 	}
 	if _, err := Text(context.Background(), "liar.docx", lieAboutSize(t, honest, 1024)); code(err) != CodeInvalid {
 		t.Errorf("lying bomb: Text error = %v; want invalid_file", err)
 	}
 	lim := testLimits()
-	lim.docXML = 1 << 20
-	if _, err := read(context.Background(), "a.docx", honest, lim); code(err) != CodeInvalid || !strings.Contains(err.Error(), "larger than 1 MiB") {
-		t.Errorf("2 MiB body, 1 MiB bound: error = %v; want invalid_file, larger than 1 MiB", err)
+	lim.docXML = 256 << 10
+	if _, err := read(context.Background(), "a.docx", honest, lim); code(err) != CodeInvalid || !strings.Contains(err.Error(), "larger than 256 KiB") {
+		t.Errorf("300 KiB body, 256 KiB bound: error = %v; want invalid_file, larger than 256 KiB", err)
 	}
-	lim.docXML = 4 << 20
-	if s, err := read(context.Background(), "a.docx", honest, lim); err != nil || len(s) != 2<<20 {
-		t.Errorf("2 MiB body, 4 MiB bound: %d bytes, %v; want all of it", len(s), err)
+	lim.docXML = 512 << 10
+	if s, err := read(context.Background(), "a.docx", honest, lim); err != nil || len(s) != 300<<10 {
+		t.Errorf("300 KiB body, 512 KiB bound: %d bytes, %v; want all of it", len(s), err)
 	}
 
-	// Too many entries.
-	files := make([][2]string, maxZipEntries+1)
-	for i := range files {
-		files[i] = [2]string{"f" + strings.Repeat("x", i%7) + string(rune('a'+i%26)), ""}
+	// Too many entries (stored, not deflated: a deflate writer per entry
+	// is slow to make).
+	var many bytes.Buffer
+	zw = zip.NewWriter(&many)
+	for i := range maxZipEntries + 1 {
+		name := fmt.Sprintf("f%d", i)
+		if i == 0 {
+			name = docxBody
+		}
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	files[0] = [2]string{docxBody, "<w:document/>"}
-	if _, err := Text(context.Background(), "many.docx", zipFile(t, files...)); code(err) != CodeInvalid || !strings.Contains(err.Error(), "entries") {
-		t.Errorf("%d entries: Text error = %v; want invalid_file about entries", len(files), err)
+	zw.Close()
+	if _, err := Text(context.Background(), "many.docx", many.Bytes()); code(err) != CodeInvalid || !strings.Contains(err.Error(), "entries") {
+		t.Errorf("%d entries: Text error = %v; want invalid_file about entries", maxZipEntries+1, err)
 	}
 }
 
