@@ -35,6 +35,10 @@ var importRules = []importRule{
 	{"ledger", []string{"router"}, "a domain package imports only router: no sibling, no store/*"},
 	// A package's own subpackages (embed/lexical) are part of it.
 	{"embed/...", []string{"router", "embed/..."}, "a domain package imports only router: no sibling, no store/*"},
+	// Ingestion's parser and chunker are leaves: the standard library and
+	// their own libraries (the PDF engine, the tokenizer), nothing of ours.
+	{"rag/parse", nil, "rag/parse is a leaf: it imports no package of the module"},
+	{"rag/chunk", nil, "rag/chunk is a leaf: it imports no package of the module"},
 	{"rag/...", []string{"router", "rag/..."}, "a domain package imports only router (it declares Embedder, Retriever): no sibling, no store/*"},
 	{"memory/...", []string{"router", "memory/..."}, "a domain package imports only router: no sibling, no store/*"},
 	// vectorstore declares Storage, Embedder and Queue; cmd/proxy hands it
@@ -65,6 +69,8 @@ var externalRules = []struct {
 	{"github.com/pgvector/", []string{"store/postgres"}},
 	{"github.com/redis/go-redis", []string{"store/redis"}},
 	{"modernc.org/sqlite", []string{"store/sqlite"}},
+	{"github.com/klippa-app/go-pdfium", []string{"rag/parse"}},
+	{"github.com/tetratelabs/wazero", []string{"rag/parse"}},
 }
 
 // routerExternal is all router may import beyond the standard library.
@@ -171,6 +177,9 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"llmproxy/budget", "github.com/gofiber/fiber/v2", "only cmd/proxy may import github.com/gofiber/"},
 		{"llmproxy/embed", "llmproxy/store/redis", "embed/... may import only"},
 		{"llmproxy/rag", "llmproxy/embed", "rag/... may import only"},
+		{"llmproxy/rag/parse", "llmproxy/rag", "rag/parse is a leaf"},
+		{"llmproxy/rag/chunk", "llmproxy/budget", "rag/chunk is a leaf"},
+		{"llmproxy/rag", "github.com/tetratelabs/wazero", "only rag/parse may import github.com/tetratelabs/wazero"},
 		{"llmproxy/memory", "llmproxy/rag", "memory/... may import only"},
 		{"llmproxy/memory/retention", "llmproxy/store/postgres", "memory/... may import only"},
 		{"llmproxy/vectorstore", "llmproxy/embed", "vectorstore/... may import only"},
