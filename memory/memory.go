@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"llmproxy/router"
+	"llmproxy/telemetry"
 )
 
 // Options configure a Memory.
@@ -85,10 +86,15 @@ func (m *Memory) serve(ctx context.Context, req *router.ChatRequest, next router
 		req.Result.Note("memory", "would create a conversation; no history to add")
 		return next.Serve(ctx, req)
 	}
-	conv, hist, err := m.open(ctx, id.Team, ref, req, msgs)
+	lctx, sp := telemetry.Start(ctx, "memory.load")
+	conv, hist, err := m.open(lctx, id.Team, ref, req, msgs)
 	if err != nil {
+		sp.End(err)
 		return nil, err
 	}
+	sp.SetString(telemetry.AttrConversation, conv.ID)
+	sp.SetInt("llmproxy.memory.messages", len(hist))
+	sp.End(nil)
 	req, res := req.WithResult()
 	res.Conversation = conv.ID
 	limit := m.historyLimit(req, turn)
