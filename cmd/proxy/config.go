@@ -44,6 +44,11 @@ type Config struct {
 	// Embeddings configures the embedding service behind /v1/embeddings
 	// (and RAG): request coalescing and the cache.
 	Embeddings EmbeddingsConfig `yaml:"embeddings"`
+	// Telemetry exports OpenTelemetry traces over OTLP. Every field may be
+	// left out: the standard OTEL_* environment variables then decide, as
+	// in any OpenTelemetry SDK, and with no endpoint anywhere tracing is
+	// off. A field set here wins over its variable.
+	Telemetry TelemetryConfig `yaml:"telemetry"`
 
 	// doc is the expanded YAML tree this Config was decoded from; Validate
 	// reads line:column positions from it. Nil for a Config built in Go.

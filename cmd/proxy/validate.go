@@ -43,6 +43,7 @@ func (c *Config) Validate(knownProviderTypes []string) error {
 	v.router()
 	v.stores()
 	v.embeddings()
+	v.telemetry()
 	return errors.Join(v.errs...)
 }
 

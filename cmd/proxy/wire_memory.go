@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"llmproxy/budget"
 	"llmproxy/memory"
@@ -28,7 +29,7 @@ const headerConversation = "x-llmproxy-conversation"
 // or PostgreSQL, connected in the background like the ledger) and starts
 // its retention job on river (on PostgreSQL in the same database, on
 // SQLite in its own file under server.data_dir); stop stops river.
-func buildMemory(cfg *Config, log *slog.Logger, reg prometheus.Registerer, db *usageStore) (m *memory.Memory, stop func(context.Context) error, err error) {
+func buildMemory(cfg *Config, log *slog.Logger, reg prometheus.Registerer, db *usageStore, jobMW []rivertype.Middleware) (m *memory.Memory, stop func(context.Context) error, err error) {
 	windows := make(map[string]int, len(cfg.Models))
 	for _, mc := range cfg.Models {
 		windows[mc.Name] = mc.ContextWindow
@@ -59,6 +60,8 @@ func buildMemory(cfg *Config, log *slog.Logger, reg prometheus.Registerer, db *u
 		// be slower than the schedule.
 		FetchPollInterval: min(river.FetchPollIntervalDefault, every),
 		FetchCooldown:     min(river.FetchCooldownDefault, every),
+		// Tracing, when on: a span per job worked (otelriver).
+		Middleware: jobMW,
 	}
 	jobs := &retentionJobs{log: log}
 	if cfg.Database.URL.Value() == "" {
