@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -55,22 +56,13 @@ func (v *validator) telemetry() {
 			v.add("telemetry.endpoint", "%q is not an http:// or https:// URL", t.Endpoint)
 		}
 	}
-	if t.Protocol != "" && !contains(otlpProtocols, t.Protocol) {
+	if t.Protocol != "" && !slices.Contains(otlpProtocols, t.Protocol) {
 		v.add("telemetry.protocol", "%q is not one of %s", t.Protocol, strings.Join(otlpProtocols, ", "))
 	}
-	if t.Sampler != "" && !contains(samplers, t.Sampler) {
+	if t.Sampler != "" && !slices.Contains(samplers, t.Sampler) {
 		v.add("telemetry.sampler", "%q is not one of %s", t.Sampler, strings.Join(samplers, ", "))
 	}
 	if a := t.SamplerArg; a != nil && (*a < 0 || *a > 1) {
 		v.add("telemetry.sampler_arg", "%v is not a ratio between 0 and 1", *a)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -32,6 +32,7 @@ type tracing struct {
 	// prop reads traceparent/tracestate from clients and writes them to
 	// upstreams.
 	prop    propagation.TextMapPropagator
+	sampler sdktrace.Sampler
 	capture bool
 }
 
@@ -89,7 +90,7 @@ func buildTracing(t TelemetryConfig, getenv func(string) string) (*tracing, erro
 		capture = *t.CaptureMessageContent
 	}
 	return &tracing{tp: tp, server: tp.Tracer(telemetry.Scope, trace.WithSchemaURL(telemetry.SchemaURL)),
-		prop: prop, capture: capture}, nil
+		prop: prop, sampler: sampler, capture: capture}, nil
 }
 
 // shutdown flushes the spans still queued and stops the exporter: the
