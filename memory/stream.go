@@ -69,7 +69,9 @@ func (t *turnStream) save() {
 	ctx, sp := telemetry.Start(ctx, "memory.save")
 	sp.SetString(telemetry.AttrConversation, t.conv)
 	sp.SetInt("llmproxy.memory.messages", len(msgs))
+	began := time.Now()
 	err := t.m.o.Store.AppendMessages(ctx, t.team, t.conv, msgs, now)
+	t.m.m.observe("save", began, err)
 	if err != nil {
 		// The reply went out; the client is told nothing, the operator is.
 		t.m.o.Log.ErrorContext(t.ctx, "memory: save turn", slog.String("request_id", router.RequestID(t.ctx)),

@@ -181,8 +181,8 @@ func (s *Server) finish(r *reqRecord) {
 			level = slog.LevelWarn
 		}
 	}
+	s.recordUsage(r, outcome, dur) // settles the cost the metrics count
 	s.metrics.request(r, outcome, dur)
-	s.recordUsage(r, outcome, dur)
 	if r.usage.Clamped {
 		// Once per request whose upstream reported an impossible count
 		// (issue 16); the counts were clamped before anything was billed.
