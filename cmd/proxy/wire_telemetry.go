@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/riverqueue/river/rivertype"
 	"github.com/riverqueue/rivercontrib/otelriver"
@@ -49,6 +50,8 @@ const (
 	envSamplerArg      = "OTEL_TRACES_SAMPLER_ARG"
 	envPropagators     = "OTEL_PROPAGATORS"
 	defaultServiceName = "llmproxy"
+	// flushTimeout bounds sending the queued spans at shutdown.
+	flushTimeout = 3 * time.Second
 )
 
 // buildTracing sets up tracing from t and the OTEL_* variables (getenv):
@@ -96,6 +99,10 @@ func buildTracing(t TelemetryConfig, getenv func(string) string) (*tracing, erro
 // shutdown flushes the spans still queued and stops the exporter: the
 // last closer, so the spans of the drain's last requests go out.
 func (t *tracing) shutdown(ctx context.Context) error {
+	// A collector that is down must not hold the exit for the exporter's
+	// whole retry budget (a minute).
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
 	if err := t.tp.Shutdown(ctx); err != nil {
 		return fmt.Errorf("telemetry: flush spans: %w", err)
 	}
