@@ -180,9 +180,21 @@ func (a *attemptSpan) Chunk(c *router.Chunk) {
 	}
 }
 
-// finishes reports whether a chunk may carry a finish reason.
+// finishes reports whether a chunk may carry a finish reason: some
+// "finish_reason" member that is not null. One scan, as it runs on every
+// chunk of a traced stream.
 func finishes(data []byte) bool {
-	return bytes.Contains(data, []byte(`"finish_reason"`)) && !bytes.Contains(data, []byte(`"finish_reason":null`))
+	key := []byte(`"finish_reason"`)
+	for {
+		i := bytes.Index(data, key)
+		if i < 0 {
+			return false
+		}
+		data = bytes.TrimLeft(data[i+len(key):], " \t\r\n:")
+		if !bytes.HasPrefix(data, []byte("null")) {
+			return true
+		}
+	}
 }
 
 func grow[T any](s []T, i int) []T {
