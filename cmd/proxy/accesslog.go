@@ -93,19 +93,34 @@ func (r *reqRecord) setErr(e *router.Error) {
 	r.mu.Unlock()
 }
 
+// setErrIfNone records e unless an error is already recorded.
+func (r *reqRecord) setErrIfNone(e *router.Error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = e
+	}
+	r.mu.Unlock()
+}
+
 // accessLog turns a handler error into its response right away (so the
 // status is known), then writes one line per request. Streams log from
 // their writer when they end.
 func (s *Server) accessLog(c *fiber.Ctx) error {
 	start := time.Now()
-	s.work.add() // a stream writer holds its own count (chatHandler)
+	n := s.work.add() // a stream writer holds its own count (chatHandler)
 	defer s.work.done()
 	c.Locals(localsAccess, true)
 	var span trace.Span
 	if s.tracing != nil && !probe(c.Path()) {
 		span = s.startSpan(c)
 	}
-	err := c.Next()
+	var err error
+	if s.maxInflight > 0 && n > s.maxInflight && sheddable(c.Path()) {
+		s.metrics.shed.Inc()
+		err = errOverloaded()
+	} else {
+		err = c.Next()
+	}
 	if err != nil {
 		if herr := s.errorHandler(c, err); herr != nil {
 			if span != nil {

@@ -68,6 +68,14 @@ type ServerConfig struct {
 	// memory that grows with the bytes received, not with the declared
 	// Content-Length.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInflight caps the API requests (and streams still being written)
+	// in flight; past it a request is refused at once with 503 overloaded
+	// and Retry-After: 1, before its body is read, so memory stays bounded
+	// under any load. Default (0): derived from memory, a quarter of the
+	// smallest of GOMEMLIMIT, the cgroup's memory.max and the machine's
+	// memory at 256 KiB a request, within 64–4096 (512 in a 512 MiB pod).
+	// Negative: no limit. Probes, /metrics and /admin are never shed.
+	MaxInflight int `yaml:"max_inflight"`
 	// ShutdownDelay is how long the proxy keeps accepting and serving after
 	// SIGTERM while /ready answers 503, before the drain starts: the time
 	// a load balancer or Kubernetes needs to take the pod out of its

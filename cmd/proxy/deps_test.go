@@ -38,6 +38,10 @@ var importRules = []importRule{
 	{"ledger", []string{"router", "telemetry"}, "a domain package imports only router and telemetry: no sibling, no store/*"},
 	// A package's own subpackages (embed/lexical) are part of it.
 	{"embed/...", []string{"router", "telemetry", "embed/..."}, "a domain package imports only router and telemetry: no sibling, no store/*"},
+	// Ingestion's parser and chunker are leaves: the standard library and
+	// their own libraries (the PDF engine, the tokenizer), nothing of ours.
+	{"rag/parse", nil, "rag/parse is a leaf: it imports no package of the module"},
+	{"rag/chunk", nil, "rag/chunk is a leaf: it imports no package of the module"},
 	{"rag/...", []string{"router", "telemetry", "rag/..."}, "a domain package imports only router and telemetry (it declares Embedder, Retriever): no sibling, no store/*"},
 	{"memory/...", []string{"router", "telemetry", "memory/..."}, "a domain package imports only router and telemetry: no sibling, no store/*"},
 	{"store", []string{"router"}, "store holds what the stores share; it imports no domain package"},
@@ -65,6 +69,8 @@ var externalRules = []struct {
 	{"github.com/pgvector/", []string{"store/postgres"}},
 	{"github.com/redis/go-redis", []string{"store/redis"}},
 	{"modernc.org/sqlite", []string{"store/sqlite"}},
+	{"github.com/klippa-app/go-pdfium", []string{"rag/parse"}},
+	{"github.com/tetratelabs/wazero", []string{"rag/parse"}},
 	// Tracing: the SDK and its exporters are set up in cmd/proxy alone;
 	// the stages use telemetry, the stores only the trace API's types and
 	// their library's own hook.
@@ -180,6 +186,9 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"llmproxy/budget", "github.com/gofiber/fiber/v2", "only cmd/proxy may import github.com/gofiber/"},
 		{"llmproxy/embed", "llmproxy/store/redis", "embed/... may import only"},
 		{"llmproxy/rag", "llmproxy/embed", "rag/... may import only"},
+		{"llmproxy/rag/parse", "llmproxy/rag", "rag/parse is a leaf"},
+		{"llmproxy/rag/chunk", "llmproxy/budget", "rag/chunk is a leaf"},
+		{"llmproxy/rag", "github.com/tetratelabs/wazero", "only rag/parse may import github.com/tetratelabs/wazero"},
 		{"llmproxy/memory", "llmproxy/rag", "memory/... may import only"},
 		{"llmproxy/memory/retention", "llmproxy/store/postgres", "memory/... may import only"},
 		{"llmproxy/cmd/other", "llmproxy/router", "no import rule for this package"},

@@ -20,13 +20,16 @@ type inflight struct {
 	idle chan struct{} // closed when n drops to 0; nil while n is 0
 }
 
-func (f *inflight) add() {
+// add counts one more and returns how many are now in flight.
+func (f *inflight) add() int {
 	f.mu.Lock()
 	if f.n == 0 {
 		f.idle = make(chan struct{})
 	}
 	f.n++
+	n := f.n
 	f.mu.Unlock()
+	return n
 }
 
 func (f *inflight) done() {

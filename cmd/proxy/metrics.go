@@ -27,6 +27,8 @@ type metrics struct {
 	breaker   *breakerGauge
 	retries   prometheus.Counter
 	fallbacks *prometheus.CounterVec
+	// shed counts requests refused past server.max_inflight.
+	shed prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,7 +55,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Upstream attempts after a request's first (another deployment, the same one after a backoff, or a fallback)."})
 	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_fallbacks_total",
 		Help: "Moves from one alias to a fallback alias."}, []string{"from", "to"})
-	reg.MustRegister(m.breaker, m.retries, m.fallbacks)
+	m.shed = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmproxy_shed_requests_total",
+		Help: "API requests refused with 503 overloaded because server.max_inflight were in flight."})
+	reg.MustRegister(m.breaker, m.retries, m.fallbacks, m.shed)
 	reg.MustRegister(m.requests, m.duration, m.upstream, m.firstToken, m.tokens, m.spend,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

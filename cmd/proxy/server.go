@@ -59,6 +59,10 @@ type Server struct {
 	idPref   string
 	idSeq    atomic.Uint64
 	maxBody  int
+	// pingEvery is how often a silent stream is pinged (sseBody).
+	pingEvery time.Duration
+	// maxInflight is server.max_inflight resolved (shed.go); 0: no limit.
+	maxInflight int
 	// bodyIdle and bodyTotal bound reading a body (body.go):
 	// server.body_read_timeout per read, server.read_timeout in all.
 	bodyIdle, bodyTotal time.Duration
@@ -133,6 +137,13 @@ func NewServer(o ServerOptions) *Server {
 		s.embedder.Bind(s.embed, s.recordEmbedCall)
 	}
 	s.bodyIdle, s.bodyTotal = time.Duration(o.Server.BodyReadTimeout), time.Duration(o.Server.ReadTimeout)
+	s.pingEvery = defaultPingEvery
+	switch {
+	case o.Server.MaxInflight > 0:
+		s.maxInflight = o.Server.MaxInflight
+	case o.Server.MaxInflight == 0:
+		s.maxInflight = defaultMaxInflight()
+	}
 	s.master = newMasterKey(o.Server.MasterKey)
 	for i := range s.models {
 		s.byModel[s.models[i].ID] = &s.models[i]
