@@ -17,6 +17,9 @@ LLMPROXY_TEST_REDIS    ?= redis://127.0.0.1:6379/15
 LLMPROXY_TEST_DATABASE ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 # The official Node SDK, installed by scripts/services.sh, for the Node e2e tests.
 LLMPROXY_TEST_NODE_MODULES ?= $(CURDIR)/.cache/node-sdk/node_modules
+# The Jaeger binary of the tracing e2e test: empty means scripts/jaeger.sh
+# builds it (once, from tools/go.mod) under .cache/jaeger/.
+LLMPROXY_TEST_JAEGER ?=
 
 GOFILES_CMD = find . \( -name .git -o -name node_modules -o -name vendor -o -name testdata \) -prune -o -name '*.go' -print0
 
@@ -47,7 +50,8 @@ integration: export LLMPROXY_TEST_REDIS := $(LLMPROXY_TEST_REDIS)
 integration: export LLMPROXY_TEST_DATABASE := $(LLMPROXY_TEST_DATABASE)
 integration: export LLMPROXY_TEST_NODE_MODULES := $(LLMPROXY_TEST_NODE_MODULES)
 integration:
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags integration $(PKGS)
+	jaeger='$(LLMPROXY_TEST_JAEGER)'; [ -n "$$jaeger" ] || jaeger=$$(GO=$(GO) bash scripts/jaeger.sh); \
+	LLMPROXY_TEST_JAEGER="$$jaeger" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags integration $(PKGS)
 
 run:
 	$(GO) run ./cmd/proxy -config $(CONFIG)

@@ -55,10 +55,14 @@ func (g *Guard) serveEmbed(ctx context.Context, req *router.EmbedRequest, next r
 	r := Reservation{ID: newID(), Buckets: g.buckets(tp, id, req.Model, g.now()), Limits: g.limits(tp, id, mp, req.Model), TTL: time.Hour}
 	tokens := g.embedTokens(req, needsCount(&r))
 	r.Prompt = promptAmount(tokens, g.reservePrice(req.Model)) // the dearest of the fallback chain: settlement bills what served
-	gr, led, err := g.reserve(ctx, r)
+	actx, sp := startAdmit(ctx, id.Team, r)
+	gr, led, err := g.reserve(actx, r)
 	if err != nil {
-		return nil, g.refusal(err, res)
+		err = g.refusal(err, res)
+		sp.End(err)
+		return nil, err
 	}
+	endAdmit(sp, gr)
 	var teamLimit Amount // the team budget's limit, when it has one
 	res.RateLimit = router.RateLimitInfo(gr.Rate)
 	if len(r.Buckets) > 0 && tp.Budget != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"llmproxy/router"
+	"llmproxy/telemetry"
 )
 
 // Admission defaults.
@@ -211,10 +212,14 @@ func (g *Guard) serve(ctx context.Context, req *router.ChatRequest, next router.
 	if req.DryRun {
 		return g.dryRun(ctx, req, res, &r, dryState{tp: tp, team: id.Team, p: p, why: why}, next)
 	}
-	gr, led, err := g.admit(ctx, &r, p, price)
+	actx, sp := startAdmit(ctx, id.Team, r)
+	gr, led, err := g.admit(actx, &r, p, price)
 	if err != nil {
-		return nil, g.refusal(err, res)
+		err = g.refusal(err, res)
+		sp.End(err)
+		return nil, err
 	}
+	endAdmit(sp, gr)
 	res.RateLimit = router.RateLimitInfo(gr.Rate)
 	budgeted := len(r.Buckets) > 0
 	var teamLimit Amount // the team budget's limit, when it has one
@@ -451,11 +456,35 @@ func (g *Guard) refusal(err error, res *router.Result) error {
 func (g *Guard) settle(ctx context.Context, led Ledger, r Reservation, actual Amount) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opTimeout)
 	defer cancel()
-	if err := led.Settle(sctx, r, actual); err != nil {
+	sctx, sp := telemetry.Start(sctx, "budget.settle")
+	sp.SetInt("llmproxy.budget.tokens", int(actual.Tokens))
+	sp.SetFloat("llmproxy.budget.cost_usd", actual.USD())
+	err := led.Settle(sctx, r, actual)
+	if err != nil {
 		// The reservation expires with its worst case charged: the
 		// budget errs on the safe side.
 		g.ledgerFailed(ctx, "settle", err)
 	}
+	sp.End(err)
+}
+
+// startAdmit starts the span of a reservation: its ledger round trips
+// (Redis) are its children.
+func startAdmit(ctx context.Context, team string, r Reservation) (context.Context, telemetry.Span) {
+	ctx, sp := telemetry.Start(ctx, "budget.admit")
+	if sp.Recording() {
+		sp.SetString("llmproxy.team", team)
+		sp.SetInt("llmproxy.budget.prompt_tokens", int(r.Prompt.Tokens))
+		sp.SetInt("llmproxy.budget.max_completion_tokens", int(r.MaxCompletion))
+		sp.SetInt("llmproxy.budget.buckets", len(r.Buckets))
+	}
+	return ctx, sp
+}
+
+// endAdmit ends an admission span with what was granted.
+func endAdmit(sp telemetry.Span, gr Grant) {
+	sp.SetInt("llmproxy.budget.granted_completion_tokens", int(gr.Completion))
+	sp.End(nil)
 }
 
 func newID() string {

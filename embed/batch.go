@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"llmproxy/router"
+	"llmproxy/telemetry"
 )
 
 // Batch defaults (embeddings.batch).
@@ -143,17 +144,24 @@ func (b *batcher) serve(ctx context.Context, req *router.EmbedRequest) (*router.
 			tokens += in.weight(i)
 		}
 	}
+	// The wait span covers queueing and the batch's call; the batch's
+	// own span is a child of its first caller's and links the others.
+	ctx, sp := telemetry.Start(ctx, "embed.batch.wait")
+	sp.SetInt("llmproxy.embed.inputs", in.len())
 	c := &call{ctx: ctx, req: req, in: in, tokens: tokens, arrived: b.now(), done: make(chan result, 1)}
 	b.submit(queueKey{team: id.Team, alias: req.Model, dims: req.Dimensions, tokens: in.tokens(), extras: in.extras}, c)
 	select {
 	case r := <-c.done:
 		r.route.report(req.Result)
+		sp.End(r.err)
 		if r.err != nil {
 			return nil, r.err
 		}
 		return &router.EmbedResponse{Vectors: r.vecs, Usage: r.usage}, nil
 	case <-ctx.Done():
-		return nil, router.AsError(ctx.Err())
+		err := router.AsError(ctx.Err())
+		sp.End(err)
+		return nil, err
 	}
 }
 
@@ -247,13 +255,25 @@ func (b *batcher) launch(p *pending) {
 func (b *batcher) run(p *pending) {
 	ctx, release := mergedContext(p.calls)
 	defer release()
+	ctx, sp := telemetry.Start(ctx, "embed.batch")
+	var spanErr error
+	defer func() { sp.End(spanErr) }()
+	if sp.Recording() {
+		sp.SetInt("llmproxy.embed.batch_inputs", p.inputs)
+		sp.SetInt("llmproxy.embed.batch_calls", len(p.calls))
+		for _, c := range p.calls[1:] {
+			sp.Link(c.ctx)
+		}
+	}
 	merged, err := mergedRequest(p)
 	if err != nil {
+		spanErr = err
 		b.deliverErr(p, result{err: err})
 		return
 	}
 	merged.Result = &router.Result{}
 	resp, err := b.next.ServeEmbed(ctx, merged)
+	spanErr = err
 	base := result{route: routeOf(merged.Result)}
 	if err != nil {
 		var re *router.Error

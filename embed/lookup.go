@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"llmproxy/router"
+	"llmproxy/telemetry"
 )
 
 // cacheWriteTimeout bounds writing a reply's misses to the cache, which
@@ -25,7 +26,11 @@ func (s *Service) lookup(ctx context.Context, req *router.EmbedRequest, next rou
 		spec.team = ""
 	}
 	n := in.len()
-	vecs, hitTarget, misses := s.probe(ctx, spec, req.Model, &in)
+	pctx, sp := telemetry.Start(ctx, "embed.cache.lookup")
+	vecs, hitTarget, misses := s.probe(pctx, spec, req.Model, &in)
+	sp.SetInt("llmproxy.embed.inputs", n)
+	sp.SetInt("llmproxy.embed.cache_hits", n-len(misses))
+	sp.End(nil)
 	s.m.hits.Add(float64(n - len(misses)))
 	s.m.misses.Add(float64(len(misses)))
 	target, usage := hitTarget, router.Usage{}

@@ -10,7 +10,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"llmproxy/router"
+	"llmproxy/telemetry"
 )
 
 // Options configure a Memory.
@@ -30,11 +33,15 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Registerer, when set, exports memory's metrics
+	// (llmproxy_memory_*).
+	Registerer prometheus.Registerer
 }
 
 // Memory is the conversation middleware and the Conversations API logic.
 type Memory struct {
 	o Options
+	m *metrics
 }
 
 // New checks o and returns a Memory.
@@ -51,7 +58,7 @@ func New(o Options) (*Memory, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Memory{o: o}, nil
+	return &Memory{o: o, m: newMetrics(o.Registerer)}, nil
 }
 
 // Middleware returns the chain stage. It serves chat only; router.Chain
@@ -85,15 +92,25 @@ func (m *Memory) serve(ctx context.Context, req *router.ChatRequest, next router
 		req.Result.Note("memory", "would create a conversation; no history to add")
 		return next.Serve(ctx, req)
 	}
-	conv, hist, err := m.open(ctx, id.Team, ref, req, msgs)
+	lctx, sp := telemetry.Start(ctx, "memory.load")
+	began := time.Now()
+	conv, hist, err := m.open(lctx, id.Team, ref, req, msgs)
+	m.m.observe("load", began, err)
 	if err != nil {
+		sp.End(err)
 		return nil, err
 	}
+	sp.SetString(telemetry.AttrConversation, conv.ID)
+	sp.SetInt("llmproxy.memory.messages", len(hist))
+	sp.End(nil)
 	req, res := req.WithResult()
 	res.Conversation = conv.ID
 	limit := m.historyLimit(req, turn)
 	kept, dropped := Fit(hist, limit)
 	res.MemoryDropped = dropped
+	if !req.DryRun {
+		m.m.dropped.Add(float64(dropped))
+	}
 	if req.DryRun {
 		req.Result.Note("memory", fmt.Sprintf("would add %d stored messages of %s (%d oldest turns dropped to fit)", len(kept), conv.ID, dropped))
 	}

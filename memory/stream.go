@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"llmproxy/router"
+	"llmproxy/telemetry"
 )
 
 // saveTimeout bounds saving a turn; it runs after the request's context
@@ -65,11 +66,18 @@ func (t *turnStream) save() {
 		msgs[i].ID = NewID("msg_")
 		msgs[i].CreatedAt = now
 	}
-	if err := t.m.o.Store.AppendMessages(ctx, t.team, t.conv, msgs, now); err != nil {
+	ctx, sp := telemetry.Start(ctx, "memory.save")
+	sp.SetString(telemetry.AttrConversation, t.conv)
+	sp.SetInt("llmproxy.memory.messages", len(msgs))
+	began := time.Now()
+	err := t.m.o.Store.AppendMessages(ctx, t.team, t.conv, msgs, now)
+	t.m.m.observe("save", began, err)
+	if err != nil {
 		// The reply went out; the client is told nothing, the operator is.
 		t.m.o.Log.ErrorContext(t.ctx, "memory: save turn", slog.String("request_id", router.RequestID(t.ctx)),
 			slog.Int("messages", len(msgs)), slog.Any("err", err))
 	}
+	sp.End(err)
 }
 
 // reply assembles the assistant message of choice 0 from a whole

@@ -36,9 +36,11 @@ func (r *Router) attempt(ctx context.Context, c *Candidate, st *depState, a admi
 	if req.Timeouts.Total > 0 {
 		base, stopTotal = context.WithTimeout(ctx, req.Timeouts.Total)
 	}
+	base, span := r.startAttempt(base, Attempt{Operation: "chat", Alias: c.Alias, Target: req.Target, Stream: req.Stream,
+		MaxTokens: req.MaxTokens, Body: req.Body})
 	actx, cancel := context.WithCancelCause(base)
 	st.inflight.Add(1)
-	t := &tracked{r: r, st: st, done: a.done, tpm: a.tpm, parent: ctx, provider: d.Provider,
+	t := &tracked{r: r, st: st, done: a.done, tpm: a.tpm, parent: ctx, provider: d.Provider, span: span,
 		release: func() { cancel(nil); stopTotal() }}
 	var timer *time.Timer
 	if req.Stream && req.Timeouts.FirstToken > 0 {
@@ -48,6 +50,9 @@ func (r *Router) attempt(ctx context.Context, c *Candidate, st *depState, a admi
 	}
 	start := r.now()
 	s, err := d.Client.Chat(actx, req)
+	if err == nil && span != nil {
+		s = tracedStream{Stream: s, span: span}
+	}
 	if err == nil {
 		t.s = s
 		t.held, err = hold(s)
@@ -161,8 +166,9 @@ type tracked struct {
 	release  func()
 	parent   context.Context
 	provider string
-	tpm      int    // tokens the TPM limiter took at admission
-	usage    *Usage // the upstream's usage report, once seen
+	span     AttemptSpan // nil when the attempt is not traced
+	tpm      int         // tokens the TPM limiter took at admission
+	usage    *Usage      // the upstream's usage report, once seen
 	finished bool
 	whole    bool // a complete (non-streamed) reply was handed out
 }
@@ -231,6 +237,9 @@ func (t *tracked) finish(err error) {
 		err = errLeftEarly
 	}
 	t.done(err)
+	if t.span != nil {
+		t.span.End(t.usage, err)
+	}
 	t.st.inflight.Add(-1)
 	t.st.settleTPM(t.r.now(), t.tpm, t.usage, false)
 	t.release()

@@ -66,6 +66,7 @@ func (r *Router) embedOnce(ctx context.Context, c *Candidate, st *depState, a ad
 		actx, cancel = context.WithTimeout(ctx, total)
 	}
 	defer cancel()
+	actx, span := r.startAttempt(actx, Attempt{Operation: "embeddings", Alias: c.Alias, Target: req.Target, Body: req.Body})
 	st.inflight.Add(1)
 	start := r.now()
 	resp, err := d.Client.(Embedder).Embed(actx, req)
@@ -90,6 +91,9 @@ func (r *Router) embedOnce(ctx context.Context, c *Candidate, st *depState, a ad
 		r.observe(d, nil, took)
 	}
 	a.done(outcome)
+	if span != nil {
+		span.End(usage, outcome)
+	}
 	st.settleTPM(r.now(), a.tpm, usage, false)
 	r.shareOpen(ctx, st)
 	if e != nil {

@@ -109,6 +109,9 @@ type Options struct {
 	// Allowed reports whether a team may use an alias (fallbacks to other
 	// aliases are checked); nil allows all.
 	Allowed func(team, alias string) bool
+	// Tracer, when set, starts a span for each upstream attempt (see
+	// Tracer); nil traces nothing.
+	Tracer Tracer
 	// Rand seeds each request's weighted shuffle and draws the retry
 	// backoff's jitter; nil means math/rand/v2.
 	Rand func() uint64

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"llmproxy/router"
 )
@@ -49,6 +50,9 @@ type reqRecord struct {
 	// the handler before a stream starts.
 	team  string
 	keyID string
+	// span is the request's server span; nil when tracing is off. finish
+	// ends it.
+	span trace.Span
 	// result is what the chain reported (router.Result): what served,
 	// the budget's decisions and, after the stream's Close, the settled
 	// usage and cost the usage ledger writes. Part of the record so that
@@ -106,6 +110,10 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	n := s.work.add() // a stream writer holds its own count (chatHandler)
 	defer s.work.done()
 	c.Locals(localsAccess, true)
+	var span trace.Span
+	if s.tracing != nil && !probe(c.Path()) {
+		span = s.startSpan(c)
+	}
 	var err error
 	if s.maxInflight > 0 && n > s.maxInflight && sheddable(c.Path()) {
 		s.metrics.shed.Inc()
@@ -115,13 +123,23 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		if herr := s.errorHandler(c, err); herr != nil {
+			if span != nil {
+				span.End()
+			}
 			return herr
 		}
+	}
+	rec, _ := c.Locals(localsReq).(*reqRecord)
+	if span != nil {
+		nameSpan(span, c)
+		if rec == nil {
+			rec = &reqRecord{route: routeOf(c.Path()), start: start}
+		}
+		rec.span = span // before the stream writer runs: it ends the span
 	}
 	if c.Locals(localsStream) != nil {
 		return nil
 	}
-	rec, _ := c.Locals(localsReq).(*reqRecord)
 	if rec == nil {
 		switch c.Route().Path {
 		case "/health", "/ready", "/metrics":
@@ -158,6 +176,15 @@ func (s *Server) finish(r *reqRecord) {
 	r.mu.Lock()
 	e := r.err
 	r.mu.Unlock()
+	if r.span != nil {
+		defer func() {
+			var err error
+			if e != nil {
+				err = e
+			}
+			endSpan(r.span, r, err)
+		}()
+	}
 	dur := time.Since(r.start)
 	outcome := "ok"
 	level := slog.LevelInfo
@@ -169,8 +196,8 @@ func (s *Server) finish(r *reqRecord) {
 			level = slog.LevelWarn
 		}
 	}
+	s.recordUsage(r, outcome, dur) // settles the cost the metrics count
 	s.metrics.request(r, outcome, dur)
-	s.recordUsage(r, outcome, dur)
 	if r.usage.Clamped {
 		// Once per request whose upstream reported an impossible count
 		// (issue 16); the counts were clamped before anything was billed.
@@ -200,7 +227,18 @@ func (s *Server) finish(r *reqRecord) {
 	if e != nil {
 		attrs = append(attrs, slog.String("outcome", outcome), slog.String("err", e.Error()))
 	}
+	if r.span != nil {
+		if sc := r.span.SpanContext(); sc.IsSampled() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
+	}
 	s.log.LogAttrs(s.base, level, "request", attrs...)
+}
+
+// probe reports the paths of probes and scrapes: neither access lines nor
+// spans.
+func probe(path string) bool {
+	return path == "/health" || path == "/ready" || path == "/metrics"
 }
 
 func stack() string { return string(debug.Stack()) }

@@ -89,6 +89,13 @@ func benchUpstream(chunks int) http.Handler {
 // startBenchProxy starts the fake and the proxy; both stop in b.Cleanup.
 func startBenchProxy(b *testing.B, chunks int) (url string, hc *http.Client) {
 	b.Helper()
+	return startBenchProxyWith(b, chunks, benchConfig, nil)
+}
+
+// startBenchProxyWith is startBenchProxy with config (benchConfig and
+// more) and extra ${NAME} values.
+func startBenchProxyWith(b *testing.B, chunks int, config string, extra map[string]string) (url string, hc *http.Client) {
+	b.Helper()
 	up := httptest.NewUnstartedServer(benchUpstream(chunks))
 	// Upstream dials per request: a pool that works keeps this near 0.
 	var dials atomic.Int64
@@ -101,7 +108,10 @@ func startBenchProxy(b *testing.B, chunks int) (url string, hc *http.Client) {
 	b.Cleanup(func() { b.ReportMetric(float64(dials.Load())/float64(max(b.N, 1)), "dials/op") })
 	b.Cleanup(up.Close) // after the proxy's cleanup (LIFO)
 	env := map[string]string{"FAKE_URL": up.URL, "DATA_DIR": b.TempDir()}
-	p := startProxy(b, parseTestConfig(b, benchConfig, env), withoutLogCapture(),
+	for k, v := range extra {
+		env[k] = v
+	}
+	p := startProxy(b, parseTestConfig(b, config, env), withoutLogCapture(),
 		withTransport(func(tr *http.Transport) {
 			tr.Proxy, tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.DisableCompression = nil, 256, 256, true
 		}))

@@ -49,6 +49,11 @@ type Config struct {
 	// (parse, chunk, embed, store) and hybrid search, in the database
 	// above. Leave it out to serve neither.
 	VectorStores *VectorStoresConfig `yaml:"vector_stores"`
+	// Telemetry exports OpenTelemetry traces over OTLP. Every field may be
+	// left out: the standard OTEL_* environment variables then decide, as
+	// in any OpenTelemetry SDK, and with no endpoint anywhere tracing is
+	// off. A field set here wins over its variable.
+	Telemetry TelemetryConfig `yaml:"telemetry"`
 
 	// doc is the expanded YAML tree this Config was decoded from; Validate
 	// reads line:column positions from it. Nil for a Config built in Go.

@@ -31,19 +31,22 @@ var domain = []string{"budget", "ledger", "embed/...", "rag/...", "memory/...", 
 // not exist yet: their rules apply once they land.
 var importRules = []importRule{
 	{"router", nil, "router is the innermost package and imports no other package of the module"},
-	{"budget", []string{"router"}, "a domain package imports only router: no sibling, no store/*"},
-	{"ledger", []string{"router"}, "a domain package imports only router: no sibling, no store/*"},
+	// telemetry is beside the request path: every stage may start spans
+	// with it, and it knows only router's types (Tracer, Chunk, Error).
+	{"telemetry", []string{"router"}, "telemetry imports only router: the stages import it, never the other way"},
+	{"budget", []string{"router", "telemetry"}, "a domain package imports only router and telemetry: no sibling, no store/*"},
+	{"ledger", []string{"router", "telemetry"}, "a domain package imports only router and telemetry: no sibling, no store/*"},
 	// A package's own subpackages (embed/lexical) are part of it.
-	{"embed/...", []string{"router", "embed/..."}, "a domain package imports only router: no sibling, no store/*"},
+	{"embed/...", []string{"router", "telemetry", "embed/..."}, "a domain package imports only router and telemetry: no sibling, no store/*"},
 	// Ingestion's parser and chunker are leaves: the standard library and
 	// their own libraries (the PDF engine, the tokenizer), nothing of ours.
 	{"rag/parse", nil, "rag/parse is a leaf: it imports no package of the module"},
 	{"rag/chunk", nil, "rag/chunk is a leaf: it imports no package of the module"},
-	{"rag/...", []string{"router", "rag/..."}, "a domain package imports only router (it declares Embedder, Retriever): no sibling, no store/*"},
-	{"memory/...", []string{"router", "memory/..."}, "a domain package imports only router: no sibling, no store/*"},
+	{"rag/...", []string{"router", "telemetry", "rag/..."}, "a domain package imports only router and telemetry (it declares Embedder, Retriever): no sibling, no store/*"},
+	{"memory/...", []string{"router", "telemetry", "memory/..."}, "a domain package imports only router and telemetry: no sibling, no store/*"},
 	// vectorstore declares Storage, Embedder and Queue; cmd/proxy hands it
 	// the stores, embed.Service and the river client.
-	{"vectorstore/...", []string{"router", "vectorstore/..."}, "a domain package imports only router: no sibling, no store/*"},
+	{"vectorstore/...", []string{"router", "telemetry", "vectorstore/..."}, "a domain package imports only router and telemetry: no sibling, no store/*"},
 	{"store", []string{"router"}, "store holds what the stores share; it imports no domain package"},
 	{"store/...", append([]string{"router", "store"}, domain...), "a store/* package may import the domain packages whose interfaces it implements and store, never another store/* or providers"},
 	{"providers/sse", []string{"router"}, "providers/sse is a decoder under the adapters"},
@@ -53,7 +56,7 @@ var importRules = []importRule{
 	{"providers/azure", []string{"router", "providers/sse", "providers/upstream", "providers/openai"}, "an adapter imports router and the shared provider code; azure also reuses openai"},
 	{"providers/*", []string{"router", "providers/sse", "providers/upstream"}, "an adapter imports router and the shared provider code, never another adapter, budget or a store"},
 	{"providers", []string{"router", "providers/*"}, "the registry imports router and the adapters"},
-	{"cmd/proxy", []string{"router", "budget", "ledger", "embed/...", "rag/...", "memory/...", "vectorstore/...", "store/...", "providers/..."}, "cmd/proxy wires everything; nothing imports it"},
+	{"cmd/proxy", []string{"router", "telemetry", "budget", "ledger", "embed/...", "rag/...", "memory/...", "vectorstore/...", "store/...", "providers/..."}, "cmd/proxy wires everything; nothing imports it"},
 	{"bench", nil, "bench drives the proxy over HTTP and imports none of its packages"},
 }
 
@@ -71,6 +74,15 @@ var externalRules = []struct {
 	{"modernc.org/sqlite", []string{"store/sqlite"}},
 	{"github.com/klippa-app/go-pdfium", []string{"rag/parse"}},
 	{"github.com/tetratelabs/wazero", []string{"rag/parse"}},
+	// Tracing: the SDK and its exporters are set up in cmd/proxy alone;
+	// the stages use telemetry, the stores only the trace API's types and
+	// their library's own hook.
+	{"go.opentelemetry.io/otel/sdk", []string{"cmd/proxy"}},
+	{"go.opentelemetry.io/otel/exporters", []string{"cmd/proxy"}},
+	{"github.com/riverqueue/rivercontrib", []string{"cmd/proxy"}},
+	{"github.com/redis/go-redis/extra/redisotel", []string{"store/redis"}},
+	{"github.com/exaring/otelpgx", []string{"store/postgres"}},
+	{"go.opentelemetry.io/otel", []string{"telemetry", "cmd/proxy", "store/redis", "store/postgres"}},
 }
 
 // routerExternal is all router may import beyond the standard library.
@@ -163,9 +175,9 @@ func TestImportRulesCatchViolations(t *testing.T) {
 	for _, tc := range []struct {
 		pkg, imp, want string
 	}{
-		{"llmproxy/budget", "llmproxy/ledger", "budget may import only [router]"},
+		{"llmproxy/budget", "llmproxy/ledger", "budget may import only [router telemetry]"},
 		{"llmproxy/budget", "llmproxy/store/redis", "no sibling, no store/*"},
-		{"llmproxy/ledger", "llmproxy/store/postgres", "ledger may import only [router]"},
+		{"llmproxy/ledger", "llmproxy/store/postgres", "ledger may import only [router telemetry]"},
 		{"llmproxy/providers/openai", "llmproxy/budget", "providers/* may import only"},
 		{"llmproxy/providers/openai", "llmproxy/providers/gemini", "never another adapter"},
 		{"llmproxy/router", "llmproxy/budget", "router may import no package of the module"},
@@ -185,6 +197,12 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"llmproxy/vectorstore", "llmproxy/embed", "vectorstore/... may import only"},
 		{"llmproxy/vectorstore", "llmproxy/store/sqlite", "vectorstore/... may import only"},
 		{"llmproxy/cmd/other", "llmproxy/router", "no import rule for this package"},
+		{"llmproxy/router", "llmproxy/telemetry", "router may import no package of the module"},
+		{"llmproxy/router", "go.opentelemetry.io/otel/trace", "router may use only the standard library"},
+		{"llmproxy/telemetry", "llmproxy/budget", "telemetry may import only [router]"},
+		{"llmproxy/budget", "go.opentelemetry.io/otel/trace", "only telemetry, cmd/proxy, store/redis, store/postgres may import go.opentelemetry.io/otel"},
+		{"llmproxy/telemetry", "go.opentelemetry.io/otel/sdk/trace", "only cmd/proxy may import go.opentelemetry.io/otel/sdk"},
+		{"llmproxy/store/redis", "github.com/exaring/otelpgx", "only store/postgres may import github.com/exaring/otelpgx"},
 	} {
 		got := strings.Join(importViolations(tc.pkg, []string{tc.imp}), "\n")
 		if !strings.Contains(got, tc.want) {
@@ -197,6 +215,8 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"llmproxy/providers", "llmproxy/providers/gemini"}, {"llmproxy/cmd/proxy", "llmproxy/store/postgres"},
 		{"llmproxy/embed/lexical", "llmproxy/embed"}, {"llmproxy/router", "golang.org/x/time/rate"},
 		{"llmproxy/store/sqlite", "llmproxy/vectorstore"}, {"llmproxy/vectorstore/vectorstoretest", "llmproxy/vectorstore"},
+		{"llmproxy/rag", "llmproxy/telemetry"}, {"llmproxy/telemetry", "go.opentelemetry.io/otel/trace"},
+		{"llmproxy/store/redis", "github.com/redis/go-redis/extra/redisotel/v9"},
 	} {
 		if got := importViolations(ok[0], []string{ok[1]}); len(got) != 0 {
 			t.Errorf("importViolations(%s → %s) = %q; want none", ok[0], ok[1], got)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
 )
 
 func main() {
@@ -44,6 +45,11 @@ func run(args []string) error {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	log := newLogger(cfg.Server.LogLevel)
+	// The OpenTelemetry SDK reports export failures (a collector that is
+	// down) through its global handler: to our log, as degraded service.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("telemetry: export failed", slog.Any("err", err))
+	}))
 	srv, err := buildServer(cfg, log, prometheus.NewRegistry(), nil)
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ type metrics struct {
 	upstream   *prometheus.CounterVec
 	firstToken *prometheus.HistogramVec
 	tokens     *prometheus.CounterVec
+	spend      *prometheus.CounterVec
 	// breaker, retries and fallbacks are the router's (router.RouteObserver).
 	breaker   *breakerGauge
 	retries   prometheus.Counter
@@ -44,6 +45,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]string{"provider", "model"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_tokens_total",
 			Help: "Tokens by provider, upstream model and direction (input, output, cached)."}, []string{"provider", "model", "direction"}),
+		spend: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproxy_spend_usd_total",
+			Help: "Settled cost in USD by provider and upstream model: what the usage ledger and the budgets charge."}, []string{"provider", "model"}),
 	}
 	m.breaker = &breakerGauge{desc: prometheus.NewDesc("llmproxy_breaker_state",
 		"Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open (also when another replica's breaker benched it).",
@@ -55,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.shed = prometheus.NewCounter(prometheus.CounterOpts{Name: "llmproxy_shed_requests_total",
 		Help: "API requests refused with 503 overloaded because server.max_inflight were in flight."})
 	reg.MustRegister(m.breaker, m.retries, m.fallbacks, m.shed)
-	reg.MustRegister(m.requests, m.duration, m.upstream, m.firstToken, m.tokens,
+	reg.MustRegister(m.requests, m.duration, m.upstream, m.firstToken, m.tokens, m.spend,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -114,6 +117,9 @@ func (m *metrics) request(r *reqRecord, outcome string, dur time.Duration) {
 		if r.usage.CachedTokens > 0 {
 			m.tokens.WithLabelValues(r.provider, r.modelUsed, "cached").Add(float64(r.usage.CachedTokens))
 		}
+	}
+	if r.provider != "" && r.result.Settled && r.result.CostUSD > 0 {
+		m.spend.WithLabelValues(r.provider, r.modelUsed).Add(r.result.CostUSD)
 	}
 }
 

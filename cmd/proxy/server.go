@@ -84,6 +84,8 @@ type Server struct {
 	work inflight
 	// master guards /admin/deployments (route_http.go).
 	master masterKey
+	// tracing starts server spans; nil when tracing is off.
+	tracing *tracing
 }
 
 // readyCheck is a dependency that must answer before /ready says yes.
@@ -119,13 +121,15 @@ type ServerOptions struct {
 	// VectorStores serves the Files and Vector Stores API; nil serves
 	// none.
 	VectorStores *vectorStores
+	// Tracing, when set, gives each request a server span.
+	Tracing *tracing
 }
 
 // NewServer builds the fiber app and its routes.
 func NewServer(o ServerOptions) *Server {
 	s := &Server{log: o.Log, keys: o.Keys, chat: o.Chat, router: o.Router, metrics: o.Metrics, gather: o.Registry, checks: o.Checks,
 		models: o.Models, byModel: make(map[string]*modelInfo, len(o.Models)), maxBody: int(o.Server.MaxBodyBytes)}
-	s.usage, s.closers, s.memory, s.vectors = o.Usage, o.Closers, o.Memory, o.VectorStores
+	s.usage, s.closers, s.memory, s.vectors, s.tracing = o.Usage, o.Closers, o.Memory, o.VectorStores, o.Tracing
 	if s.vectors != nil {
 		s.uploads = make(chan struct{}, maxUploads(s.vectors.cfg.MaxFileBytes))
 	}
@@ -277,7 +281,7 @@ func (s *Server) requestContext(c *fiber.Ctx, k *teamKey) (context.Context, cont
 	ctx, cancel := context.WithCancel(s.base)
 	ctx = router.WithRequestID(ctx, string(c.Response().Header.Peek(fiber.HeaderXRequestID)))
 	ctx = router.WithIdentity(ctx, router.Identity{Team: k.team, KeyID: k.id})
-	return ctx, cancel
+	return s.spanContext(ctx, c), cancel
 }
 
 // Serve accepts on ln until Shutdown; /ready turns green once it runs.

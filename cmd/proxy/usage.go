@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"llmproxy/budget"
 	"llmproxy/ledger"
@@ -48,7 +49,7 @@ type dbStore interface {
 // until then (usage_store.go); an SQLite that cannot open is a
 // configuration error. It returns the store, which is also the budget
 // guard's SpendSource, and the shutdown closer.
-func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer, prices *budget.Prices) (*usageLedger, *usageStore, func(context.Context) error, error) {
+func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer, prices *budget.Prices, tp trace.TracerProvider) (*usageLedger, *usageStore, func(context.Context) error, error) {
 	var (
 		store   *usageStore
 		backend = "sqlite"
@@ -58,7 +59,12 @@ func openUsage(cfg *Config, log *slog.Logger, reg prometheus.Registerer, prices 
 		if err := postgres.CheckURL(url); err != nil {
 			return nil, nil, nil, fmt.Errorf("usage ledger: %w", err)
 		}
-		store = connectUsage(func(ctx context.Context) (dbStore, error) { return postgres.Open(ctx, url) }, log)
+		store = connectUsage(func(ctx context.Context) (dbStore, error) {
+			if tp != nil {
+				return postgres.Open(ctx, url, postgres.WithTracerProvider(tp))
+			}
+			return postgres.Open(ctx, url)
+		}, log)
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 		defer cancel()

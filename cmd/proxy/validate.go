@@ -44,6 +44,7 @@ func (c *Config) Validate(knownProviderTypes []string) error {
 	v.stores()
 	v.embeddings()
 	v.vectorStores()
+	v.telemetry()
 	return errors.Join(v.errs...)
 }
 

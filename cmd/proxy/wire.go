@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,12 +27,27 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
+	tr, err := buildTracing(cfg.Telemetry, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	built := false
+	if tr != nil {
+		defer func() {
+			if !built {
+				_ = tr.shutdown(context.Background())
+			}
+		}()
+	}
 	clients := make(map[string]*http.Client, len(cfg.Providers))
 	byName := make(map[string]router.Provider, len(cfg.Providers))
 	types := make(map[string]string, len(cfg.Providers))
 	provTimeouts := make(map[string]TimeoutsConfig, len(cfg.Providers))
 	for i, p := range cfg.Providers {
 		clients[p.Name] = providerClient(p, hc)
+		if tr != nil {
+			clients[p.Name] = tr.traced(clients[p.Name])
+		}
 		pv, err := providers.New(providers.Config{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIKey: p.APIKey.Value(),
 			APIVersion: p.APIVersion, Headers: p.Headers}, clients[p.Name])
 		if err != nil {
@@ -56,7 +72,8 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	var rdb *redis.Client
 	var checks []readyCheck
 	if cfg.Redis != nil {
-		if rdb, err = redis.New(redis.Options{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, PoolSize: cfg.Redis.PoolSize, Timeout: time.Duration(cfg.Redis.Timeout)}); err != nil {
+		if rdb, err = redis.New(redis.Options{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, PoolSize: cfg.Redis.PoolSize,
+			Timeout: time.Duration(cfg.Redis.Timeout), TracerProvider: tr.childOnly()}); err != nil {
 			return nil, err
 		}
 		if cfg.Redis.OnError != "fail_open" {
@@ -67,7 +84,6 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	}
 	// With Redis, cooldowns and open breakers are shared by every replica.
 	var cd *redis.Cooldowns
-	built := false
 	defer func() {
 		if cd != nil && !built {
 			cd.Close()
@@ -82,13 +98,17 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 		}
 	}
 	prices := pricesOf(cfg) // the one price table: router, guard and ledger share it
-	rt, err := router.New(routerOptions(cfg, routes, met, cd, prices))
+	ropts := routerOptions(cfg, routes, met, cd, prices)
+	if tr != nil {
+		ropts.Tracer = tr.attempts(cfg)
+	}
+	rt, err := router.New(ropts)
 	if err != nil {
 		return nil, err
 	}
 	// The usage database is no /ready check: the ledger queues and retries
 	// while it is down (usage_store.go), and requests do not wait for it.
-	usage, store, closeUsage, err := openUsage(cfg, log, reg, prices)
+	usage, store, closeUsage, err := openUsage(cfg, log, reg, prices, tr.childOnly())
 	if err != nil {
 		return nil, err
 	}
@@ -121,13 +141,14 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 		return nil, err
 	}
 	bg := newJobs(cfg, log, memJobs)
+	bg.middleware = tr.jobs()
 	vs := buildVectorStores(cfg, log, reg, emb)
 	if vs != nil {
 		bg.parts = append(bg.parts, vs.jobs(bg))
 	}
 	srv := NewServer(ServerOptions{
 		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Router: rt, Models: infos,
-		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage, Memory: mem, VectorStores: vs,
+		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage, Memory: mem, VectorStores: vs, Tracing: tr,
 		Closers: []func(context.Context) error{bg.stop, func(context.Context) error { emb.Close(); return nil }, closeUsage},
 	})
 	// The jobs start once the server bound the embedding service, which a
@@ -141,6 +162,9 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 		// Last: streams settle their budgets in Redis until the drain ends,
 		// and the cooldown subscriber's own Close comes first.
 		srv.closers = append(srv.closers, func(context.Context) error { return rdb.Close() })
+	}
+	if tr != nil {
+		srv.closers = append(srv.closers, tr.shutdown) // last: the closers above may still trace
 	}
 	return srv, nil
 }

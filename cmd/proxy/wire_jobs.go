@@ -40,13 +40,15 @@ type jobPart struct {
 
 // jobs owns the river client.
 type jobs struct {
-	log    *slog.Logger
-	dir    string // SQLite: where river.db goes; "" on PostgreSQL
-	parts  []jobPart
-	mu     sync.Mutex
-	runner jobRunner
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	log   *slog.Logger
+	dir   string // SQLite: where river.db goes; "" on PostgreSQL
+	parts []jobPart
+	// middleware wraps every job worked (tracing's otelriver, when on).
+	middleware []rivertype.Middleware
+	mu         sync.Mutex
+	runner     jobRunner
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // jobRunner is a started river client.
@@ -75,6 +77,8 @@ func (j *jobs) config(ctx context.Context, db dbStore) (*river.Config, error) {
 		Logger:            slog.New(minLevel{Handler: j.log.Handler(), min: slog.LevelWarn}),
 		FetchPollInterval: river.FetchPollIntervalDefault,
 		FetchCooldown:     river.FetchCooldownDefault,
+		// Tracing, when on: a span per job worked (otelriver).
+		Middleware: j.middleware,
 	}
 	for _, p := range j.parts {
 		pj, err := p.add(ctx, db, workers)

@@ -34,6 +34,7 @@ func buildMemory(cfg *Config, log *slog.Logger, reg prometheus.Registerer, db *u
 		ContextWindow:    func(alias string) int { return windows[alias] },
 		MaxHistoryTokens: cfg.Memory.MaxHistoryTokens,
 		Log:              log,
+		Registerer:       reg,
 	})
 	if err != nil {
 		return nil, jobPart{}, err

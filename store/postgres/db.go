@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"llmproxy/ledger"
 )
@@ -22,12 +24,27 @@ type DB struct {
 	pool *pgxpool.Pool
 }
 
+// Option tunes Open.
+type Option func(*pgxpool.Config)
+
+// WithTracerProvider traces each query, batch, COPY and connection
+// acquisition through tp (otelpgx): the SQL text, never its parameters.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *pgxpool.Config) {
+		c.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tp), otelpgx.WithTrimSQLInSpanName(),
+			otelpgx.WithDisableConnectionDetailsInAttributes())
+	}
+}
+
 // Open connects to url, checks that the server answers and migrates the
 // schema. Errors never quote url: it usually holds a password.
-func Open(ctx context.Context, url string) (*DB, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, errors.New("postgres: database.url does not parse (value not shown)")
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

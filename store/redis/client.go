@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Client is a connection pool plus the key prefix every key starts with.
@@ -29,6 +31,10 @@ type Options struct {
 	PoolSize int
 	// Timeout, when positive, is the socket read and write timeout.
 	Timeout time.Duration
+	// TracerProvider, when set, traces each command and pipeline
+	// (redisotel) without its arguments: keys name teams and scripts carry
+	// amounts, neither is worth a span. Nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // New connects to o.URL.
@@ -43,7 +49,15 @@ func New(o Options) (*Client, error) {
 	if o.Timeout > 0 {
 		opt.ReadTimeout, opt.WriteTimeout = o.Timeout, o.Timeout
 	}
-	return &Client{rdb: goredis.NewClient(opt), prefix: o.Prefix}, nil
+	rdb := goredis.NewClient(opt)
+	if o.TracerProvider != nil {
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(o.TracerProvider),
+			redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("redis tracing: %w", err)
+		}
+	}
+	return &Client{rdb: rdb, prefix: o.Prefix}, nil
 }
 
 // Ping reports whether Redis answers (a /ready check).
