@@ -28,7 +28,9 @@ GOFILES_CMD = find . \( -name .git -o -name node_modules -o -name vendor -o -nam
 
 .PHONY: test services fmt-check vet unit integration run build fuzz bench clean
 
-test: services fmt-check vet unit integration
+# integration runs every test (untagged ones too) with the services up;
+# unit is the quick run without them.
+test: services fmt-check vet integration
 
 services:
 	bash scripts/services.sh
