@@ -93,15 +93,6 @@ func (r *reqRecord) setErr(e *router.Error) {
 	r.mu.Unlock()
 }
 
-// setErrIfNone records e unless an error is already recorded.
-func (r *reqRecord) setErrIfNone(e *router.Error) {
-	r.mu.Lock()
-	if r.err == nil {
-		r.err = e
-	}
-	r.mu.Unlock()
-}
-
 // accessLog turns a handler error into its response right away (so the
 // status is known), then writes one line per request. Streams log from
 // their writer when they end.
