@@ -13,10 +13,10 @@ import (
 	"llmproxy/router"
 )
 
-// pingEvery is how often an idle stream gets an SSE comment. It is the only
-// way to notice a client that left while the upstream is silent (a write
-// error is the sole signal fasthttp gives).
-const pingEvery = 15 * time.Second
+// defaultPingEvery is how often an idle stream gets an SSE comment. It is
+// the only way to notice a client that left while the upstream is silent
+// (a write error is the sole signal fasthttp gives).
+const defaultPingEvery = 15 * time.Second
 
 func (s *Server) chatHandler(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
@@ -85,7 +85,7 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 // Next that is blocked on the upstream.
 func (s *Server) streamBody(st router.Stream, cancel context.CancelFunc, req *router.ChatRequest, rec *reqRecord) func(*bufio.Writer) {
 	return func(w *bufio.Writer) {
-		ka := newKeepAlive(w, cancel)
+		ka := newKeepAlive(w, cancel, s.pingEvery)
 		defer func() {
 			ka.stop() // before returning: fasthttp recycles w
 			cancel()  // stops the upstream
@@ -139,14 +139,15 @@ type keepAlive struct {
 	mu     sync.Mutex
 	w      *bufio.Writer
 	t      *time.Timer
+	every  time.Duration
 	cancel context.CancelFunc
 	done   bool // the writer returned: w is no longer ours
 	gone   bool // a ping failed: the client left
 }
 
-func newKeepAlive(w *bufio.Writer, cancel context.CancelFunc) *keepAlive {
-	ka := &keepAlive{w: w, cancel: cancel}
-	ka.t = time.AfterFunc(pingEvery, ka.ping)
+func newKeepAlive(w *bufio.Writer, cancel context.CancelFunc, every time.Duration) *keepAlive {
+	ka := &keepAlive{w: w, cancel: cancel, every: every}
+	ka.t = time.AfterFunc(every, ka.ping)
 	return ka
 }
 
@@ -159,7 +160,7 @@ func (ka *keepAlive) write(data []byte) bool {
 	}
 	ok := err == nil && !ka.gone
 	ka.mu.Unlock()
-	ka.t.Reset(pingEvery)
+	ka.t.Reset(ka.every)
 	return ok
 }
 
@@ -174,7 +175,7 @@ func (ka *keepAlive) ping() {
 		ka.cancel() // ends the Next blocked on the silent upstream
 		return
 	}
-	ka.t.Reset(pingEvery)
+	ka.t.Reset(ka.every)
 }
 
 func (ka *keepAlive) lost() bool {

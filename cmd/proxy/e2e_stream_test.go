@@ -200,3 +200,56 @@ func TestE2EGracefulShutdown(t *testing.T) {
 		t.Fatal("Shutdown did not return after the stream ended")
 	}
 }
+
+// TestE2EStreamPingsWhileUpstreamSilent: a stream whose upstream goes
+// silent after the first chunk gets ": ping" comments every pingEvery, in
+// the HTTP chunking of the stream (the client's parser reads them), and a
+// client that leaves during the silence is noticed by the next ping,
+// which cancels the upstream request.
+func TestE2EStreamPingsWhileUpstreamSilent(t *testing.T) {
+	const every = 100 * time.Millisecond
+	e := startE2E(t, withServe(func(s *Server, ln net.Listener) error {
+		s.pingEvery = every // before Serve: every request sees it
+		return s.Serve(ln)
+	}))
+	upstreamGone := make(chan struct{})
+	e.up.handle(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		sw := newSSEWriter(w)
+		sw.event(chunks(reply{id: "chatcmpl-silent", content: []string{"first"}}, true)[1])
+		<-r.Context().Done() // silent until the proxy gives up the call
+		close(upstreamGone)
+	})
+	req, _ := http.NewRequest("POST", e.url+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+teamKeyDefault)
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	br := bufio.NewReader(resp.Body)
+	var lines []string
+	pings := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for pings < 2 && time.Now().Before(deadline) {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read after %q: %v", lines, err)
+		}
+		lines = append(lines, line)
+		if line == ": ping\n" {
+			pings++
+		}
+	}
+	if pings < 2 || !strings.HasPrefix(lines[0], "data: ") || !strings.Contains(lines[0], "first") {
+		t.Fatalf("got %q; want the first chunk, then two pings", lines)
+	}
+	resp.Body.Close() // leaves mid-stream: the transport closes the connection
+	select {
+	case <-upstreamGone:
+	case <-time.After(20 * every):
+		t.Fatal("the upstream request still runs 20 ping intervals after the client left")
+	}
+}

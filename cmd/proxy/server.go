@@ -59,6 +59,8 @@ type Server struct {
 	idPref   string
 	idSeq    atomic.Uint64
 	maxBody  int
+	// pingEvery is how often a silent stream is pinged (keepAlive).
+	pingEvery time.Duration
 	// maxInflight is server.max_inflight resolved (shed.go); 0: no limit.
 	maxInflight int
 	// bodyIdle and bodyTotal bound reading a body (body.go):
@@ -145,6 +147,7 @@ func NewServer(o ServerOptions) *Server {
 		s.embedder.Bind(s.embed, s.recordEmbedCall)
 	}
 	s.bodyIdle, s.bodyTotal = time.Duration(o.Server.BodyReadTimeout), time.Duration(o.Server.ReadTimeout)
+	s.pingEvery = defaultPingEvery
 	switch {
 	case o.Server.MaxInflight > 0:
 		s.maxInflight = o.Server.MaxInflight
