@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"llmproxy/embed"
+	"llmproxy/rag/chunk"
+	"llmproxy/rag/parse"
 	"llmproxy/router"
 	"llmproxy/store/postgres"
 	"llmproxy/store/sqlite"
@@ -126,4 +129,29 @@ func (v *vectorStores) jobs(q vectorstore.Queue) jobPart {
 			return []*river.PeriodicJob{s.AddJobs(w)}, nil
 		},
 	}
+}
+
+// parseText is rag/parse.Text, whose *parse.Error (unsupported_file,
+// invalid_file) becomes the file's last_error.
+func parseText(ctx context.Context, name string, data []byte) (string, error) {
+	text, err := parse.Text(ctx, name, data)
+	if pe := (*parse.Error)(nil); errors.As(err, &pe) {
+		return "", &vectorstore.FileError{Code: pe.Code, Message: pe.Message}
+	}
+	return text, err
+}
+
+// chunkText is rag/chunk.Split.
+func chunkText(text string, c vectorstore.Chunking) []vectorstore.TextChunk {
+	cs := chunk.Split(text, chunk.Options{MaxTokens: c.MaxTokens, OverlapTokens: c.OverlapTokens})
+	out := make([]vectorstore.TextChunk, len(cs))
+	for i, x := range cs {
+		out[i] = vectorstore.TextChunk{Index: x.Index, Text: x.Text, Tokens: x.Tokens}
+	}
+	return out
+}
+
+// checkChunking is OpenAI's bounds of a static strategy (rag/chunk).
+func checkChunking(c vectorstore.Chunking) error {
+	return chunk.Options{MaxTokens: c.MaxTokens, OverlapTokens: c.OverlapTokens}.Validate()
 }
