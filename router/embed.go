@@ -13,33 +13,17 @@ import (
 // names the last deployment called, how many calls were made and the alias
 // that answered when it is not req.Model.
 func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error) {
-	rt, ok := r.routes[req.Model]
-	if !ok {
-		return nil, modelNotFound(req.Model)
-	}
-	if !slices.ContainsFunc(rt.Deployments, func(d Deployment) bool { return embeds(&d) }) {
-		return nil, &Error{Kind: KindInvalidRequest, Message: fmt.Sprintf("model %q does not support embeddings", req.Model), Param: "model"}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, AsError(err)
-	}
-	if total := capped(rt.Timeouts.Total, r.opts.Timeouts.Total, 0); total > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, total)
-		defer cancel()
-	}
-	in := r.basePlanInput(ctx, req.Model)
-	in.PromptTokens = req.PromptTokens // TPM only: embeddings bill the input
-	if in.PromptTokens == 0 {
-		in.PromptTokens = len(req.Body) / 4
-	}
 	req, res := req.WithResult()
-	res.Alias = req.Model
 	var out *EmbedResponse
-	err := r.walk(ctx, in, walkCount{&res.Attempts, &res.Fallbacks}, embeds, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
-		resp, err := r.embedOnce(ctx, c, st, a, req)
+	err := r.routeWhole(ctx, wholeCall{alias: req.Model, tokens: req.PromptTokens, body: len(req.Body), res: res,
+		unusable: noEmbed, what: "embeddings"}, func(ctx context.Context, d *Deployment) (*Usage, error) {
+		req.Target = Target{Provider: d.Provider, Model: d.Model}
+		resp, err := d.Client.(Embedder).Embed(ctx, req)
+		if err != nil {
+			return nil, err
+		}
 		out = resp
-		return err
+		return &resp.Usage, nil
 	})
 	if err != nil {
 		return nil, err
@@ -53,14 +37,67 @@ func (r *Router) ServeEmbed(ctx context.Context, req *EmbedRequest) (*EmbedRespo
 	return r.Embed(ctx, req)
 }
 
-func embeds(d *Deployment) bool { _, ok := d.Client.(Embedder); return ok }
+func noEmbed(d *Deployment) Skip {
+	if _, ok := d.Client.(Embedder); ok {
+		return SkipNone
+	}
+	return SkipNoEmbeddings
+}
 
-// embedOnce makes one admitted embeddings call and reports it to the
+// wholeCall is a call whose reply is whole (embeddings, rerank): no
+// stream, no commit point; it bills its input only.
+type wholeCall struct {
+	alias string
+	// tokens is the input's token count when a stage counted it (the
+	// budget guard); else body/4 estimates it for the TPM check.
+	tokens, body int
+	res          *Result
+	// unusable says why a deployment cannot serve the call.
+	unusable func(*Deployment) Skip
+	// what names the ability in the 400 for an alias without it.
+	what string
+}
+
+// routeWhole walks w.alias's plan, calling call with each attempt's
+// deployment under the attempt's timeout, and reports every attempt to the
 // breaker, the limiters and the shared cooldowns.
-func (r *Router) embedOnce(ctx context.Context, c *Candidate, st *depState, a admission, req *EmbedRequest) (*EmbedResponse, *Error) {
+func (r *Router) routeWhole(ctx context.Context, w wholeCall, call func(ctx context.Context, d *Deployment) (*Usage, error)) error {
+	rt, ok := r.routes[w.alias]
+	if !ok {
+		return modelNotFound(w.alias)
+	}
+	if !slices.ContainsFunc(rt.Deployments, func(d Deployment) bool { return w.unusable(&d) == SkipNone }) {
+		return &Error{Kind: KindInvalidRequest, Message: fmt.Sprintf("model %q does not support %s", w.alias, w.what), Param: "model"}
+	}
+	if err := ctx.Err(); err != nil {
+		return AsError(err)
+	}
+	if total := capped(rt.Timeouts.Total, r.opts.Timeouts.Total, 0); total > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, total)
+		defer cancel()
+	}
+	in := r.basePlanInput(ctx, w.alias)
+	in.PromptTokens = w.tokens // TPM only: these calls bill the input
+	if in.PromptTokens == 0 {
+		in.PromptTokens = w.body / 4
+	}
+	w.res.Alias = w.alias
+	err := r.walk(ctx, in, walkCount{&w.res.Attempts, &w.res.Fallbacks}, w.unusable, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
+		d := c.Deployment
+		noteTarget(w.res, Target{Provider: d.Provider, Model: d.Model}, c.Alias, w.alias)
+		return r.wholeOnce(ctx, c, st, a, func(ctx context.Context) (*Usage, error) { return call(ctx, d) })
+	})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// wholeOnce makes one admitted whole-reply call and reports it to the
+// breaker, the limiters and the shared cooldowns.
+func (r *Router) wholeOnce(ctx context.Context, c *Candidate, st *depState, a admission, call func(ctx context.Context) (*Usage, error)) *Error {
 	d := c.Deployment
-	req.Target = Target{Provider: d.Provider, Model: d.Model}
-	noteTarget(req.Result, req.Target, c.Alias, req.Model)
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if total := r.timeouts(c, 0).Total; total > 0 {
 		actx, cancel = context.WithTimeout(ctx, total)
@@ -68,12 +105,11 @@ func (r *Router) embedOnce(ctx context.Context, c *Candidate, st *depState, a ad
 	defer cancel()
 	st.inflight.Add(1)
 	start := r.now()
-	resp, err := d.Client.(Embedder).Embed(actx, req)
+	usage, err := call(actx)
 	took := r.now().Sub(start)
 	st.inflight.Add(-1)
 	var (
 		e       *Error
-		usage   *Usage
 		outcome error // what the breaker hears
 	)
 	if err != nil {
@@ -84,8 +120,8 @@ func (r *Router) embedOnce(ctx context.Context, c *Candidate, st *depState, a ad
 			outcome = errLeftEarly // the request's own context ended
 		}
 		r.observe(d, e, took)
+		usage = nil
 	} else {
-		usage = &resp.Usage
 		st.observeTTFT(took)
 		r.observe(d, nil, took)
 	}
@@ -96,7 +132,7 @@ func (r *Router) embedOnce(ctx context.Context, c *Candidate, st *depState, a ad
 		if e.Kind == KindUpstreamRateLimited {
 			r.coolDown(ctx, st, e.RetryAfter)
 		}
-		return nil, e
+		return e
 	}
-	return resp, nil
+	return nil
 }

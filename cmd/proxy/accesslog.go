@@ -17,6 +17,7 @@ import (
 const (
 	routeChat   = "chat"
 	routeEmbed  = "embeddings"
+	routeRerank = "rerank"
 	routeModels = "models"
 	routeOther  = "other"
 )
@@ -132,6 +133,8 @@ func routeOf(path string) string {
 		return routeChat
 	case path == "/v1/embeddings":
 		return routeEmbed
+	case path == "/v1/rerank":
+		return routeRerank
 	case path == "/v1/models", strings.HasPrefix(path, "/v1/models/"):
 		return routeModels
 	}

@@ -138,7 +138,13 @@ type ProviderConfig struct {
 type ModelConfig struct {
 	// Name is the alias clients send as "model". Required, unique.
 	Name string `yaml:"name"`
-	// Type is "chat" (default) or "embedding".
+	// Type is "chat" (default), "embedding" or "rerank". A rerank alias
+	// serves POST /v1/rerank and RAG's rerank step; its providers speak the
+	// rerank API Cohere (v2), Jina, Voyage and vLLM share (type openai with
+	// that vendor's base_url, e.g. https://api.jina.ai/v1), or are the
+	// demo. Its pricing is per input token (what the reranker reads: the
+	// query once per document plus the documents); Cohere's per-search
+	// billing is not modelled.
 	Type string `yaml:"type"`
 	// Deployments are the upstream models that serve this alias. At least
 	// one is required.

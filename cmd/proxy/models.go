@@ -16,7 +16,7 @@ type modelInfo struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
-	// Type is "chat" or "embedding".
+	// Type is "chat", "embedding" or "rerank".
 	Type string `json:"llmproxy_type,omitempty"`
 	// Description marks the offline demo as not a real model.
 	Description string `json:"description,omitempty"`
@@ -42,6 +42,7 @@ func (s *Server) listModels(c *fiber.Ctx) error {
 const (
 	modelTypeChat      = "chat"
 	modelTypeEmbedding = "embedding"
+	modelTypeRerank    = "rerank"
 )
 
 // checkModel is the 404 for an alias that is unknown or not allowed to k,
@@ -62,10 +63,11 @@ func (s *Server) checkModel(k *teamKey, alias, want string) error {
 	if typ == want {
 		return nil
 	}
-	route, article := "/v1/chat/completions", "an "+typ
-	if want == modelTypeEmbedding {
-		route, article = "/v1/embeddings", "a "+typ
+	article := "a " + typ
+	if typ == modelTypeEmbedding {
+		article = "an " + typ
 	}
+	route := map[string]string{modelTypeChat: "/v1/chat/completions", modelTypeEmbedding: "/v1/embeddings", modelTypeRerank: "/v1/rerank"}[want]
 	return &router.Error{Kind: router.KindInvalidRequest, Param: "model", Code: "model_type_mismatch",
 		Message: "The model `" + alias + "` is " + article + " model and cannot be used with " + route + "."}
 }

@@ -18,7 +18,7 @@ import (
 
 // The closed sets of values the schema accepts.
 var (
-	modelTypes       = []string{"chat", "embedding"}
+	modelTypes       = []string{"chat", "embedding", "rerank"}
 	routerStrategies = []string{"weighted", "priority", "least_latency", "least_inflight", "cost"}
 	capabilityNames  = []string{"tools", "vision", "json_schema"}
 	budgetPeriods    = []string{"day", "week", "month"}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"llmproxy/budget"
 	"llmproxy/providers"
 	"llmproxy/router"
 	"llmproxy/store/redis"
@@ -125,8 +126,12 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
+	var rerank router.RerankHandler = countedRerank{next: rt, count: budget.NewCounter().Text}
+	if guard != nil {
+		rerank = guard.Rerank(rerank)
+	}
 	srv := NewServer(ServerOptions{
-		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Router: rt, Models: infos,
+		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Rerank: rerank, Router: rt, Models: infos,
 		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage, Memory: mem,
 		Closers: []func(context.Context) error{stopMemory, func(context.Context) error { emb.Close(); return nil }, closeUsage},
 	})
