@@ -47,46 +47,36 @@ func (g *Guard) withEmbed(h, next router.Handler) router.Handler {
 // limited and settled like an embeddings call.
 func (g *Guard) Rerank(next router.RerankHandler) router.RerankHandler {
 	return router.RerankHandlerFunc(func(ctx context.Context, req *router.RerankRequest) (*router.RerankResponse, error) {
-		var resp *router.RerankResponse
-		err := g.inputOnly(ctx, inputCall{model: req.Model,
+		return admitInput(g, ctx, inputCall[router.RerankResponse]{model: req.Model,
 			withResult: func() (res *router.Result) { req, res = req.WithResult(); return res },
 			count:      func(exact bool) int { return g.rerankTokens(req, exact) },
-			call: func(tokens int) (router.Usage, error) {
+			call: func(tokens int) (*router.RerankResponse, router.Usage, error) {
 				req.PromptTokens = tokens // the router's TPM check plans on it
-				var err error
-				if resp, err = next.ServeRerank(ctx, req); err != nil {
-					return router.Usage{}, err
+				resp, err := next.ServeRerank(ctx, req)
+				if err != nil {
+					return nil, router.Usage{}, err
 				}
-				return resp.Usage, nil
+				return resp, resp.Usage, nil
 			}})
-		if err != nil {
-			return nil, err
-		}
-		return resp, nil
 	})
 }
 
 func (g *Guard) serveEmbed(ctx context.Context, req *router.EmbedRequest, next router.EmbedHandler) (*router.EmbedResponse, error) {
-	var resp *router.EmbedResponse
-	err := g.inputOnly(ctx, inputCall{model: req.Model,
+	return admitInput(g, ctx, inputCall[router.EmbedResponse]{model: req.Model,
 		withResult: func() (res *router.Result) { req, res = req.WithResult(); return res },
 		count:      func(exact bool) int { return g.embedTokens(req, exact) },
-		call: func(tokens int) (router.Usage, error) {
+		call: func(tokens int) (*router.EmbedResponse, router.Usage, error) {
 			req.PromptTokens = tokens // the router's TPM check plans on it
-			var err error
-			if resp, err = next.ServeEmbed(ctx, req); err != nil {
-				return router.Usage{}, err
+			resp, err := next.ServeEmbed(ctx, req)
+			if err != nil {
+				return nil, router.Usage{}, err
 			}
-			return resp.Usage, nil
+			return resp, resp.Usage, nil
 		}})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
-// inputCall is one call billed by its input alone.
-type inputCall struct {
+// inputCall is one call billed by its input alone; T is its reply.
+type inputCall[T any] struct {
 	model string
 	// withResult is the request's WithResult: it switches the request the
 	// other functions see to one with a Result (a copy when the caller
@@ -95,30 +85,30 @@ type inputCall struct {
 	// count is the input's token count: exact, or an upper bound.
 	count func(exact bool) int
 	// call makes the call with the admitted token count and returns the
-	// upstream's usage (zero when it reported none).
-	call func(tokens int) (router.Usage, error)
+	// reply and the upstream's usage (zero when it reported none).
+	call func(tokens int) (*T, router.Usage, error)
 }
 
-// inputOnly admits c, calls it, and settles to its usage: what it
+// admitInput admits c, calls it, and settles to its usage: what it
 // reported, else what admission counted.
-func (g *Guard) inputOnly(ctx context.Context, c inputCall) error {
+func admitInput[T any](g *Guard, ctx context.Context, c inputCall[T]) (*T, error) {
 	id, _ := router.IdentityFrom(ctx)
 	tp := g.teams[id.Team]
 	mp, known := g.models[c.model]
 	if tp == nil && mp.RateLimit == nil && !g.denyUnpriced {
-		_, err := c.call(0) // nothing to enforce
-		return err
+		resp, _, err := c.call(0) // nothing to enforce
+		return resp, err
 	}
 	res := c.withResult()
 	if g.denyUnpriced && known && !mp.Priced {
-		return &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + c.model + " has no price configured and budget.unpriced is deny."}
+		return nil, &router.Error{Kind: router.KindBudgetExceeded, Message: "The model " + c.model + " has no price configured and budget.unpriced is deny."}
 	}
 	r := Reservation{ID: newID(), Buckets: g.buckets(tp, id, c.model, g.now()), Limits: g.limits(tp, id, mp, c.model), TTL: time.Hour}
 	tokens := c.count(needsCount(&r))
 	r.Prompt = promptAmount(tokens, g.reservePrice(c.model)) // the dearest of the fallback chain: settlement bills what served
 	gr, led, err := g.reserve(ctx, r)
 	if err != nil {
-		return g.refusal(err, res)
+		return nil, g.refusal(err, res)
 	}
 	var teamLimit Amount // the team budget's limit, when it has one
 	res.RateLimit = router.RateLimitInfo(gr.Rate)
@@ -126,10 +116,10 @@ func (g *Guard) inputOnly(ctx context.Context, c inputCall) error {
 		teamLimit = r.Buckets[0].Limit
 		g.noteSettled(id.Team, teamLimit, gr, res)
 	}
-	u, err := c.call(tokens)
+	resp, u, err := c.call(tokens)
 	if err != nil {
 		g.settle(ctx, led, r, Amount{}) // nothing was billed: release it all
-		return err
+		return nil, err
 	}
 	if u.PromptTokens <= 0 {
 		// No usage reported: charge what admission counted. A bound
@@ -138,7 +128,7 @@ func (g *Guard) inputOnly(ctx context.Context, c inputCall) error {
 	}
 	g.settleUsage(ctx, settlement{led: led, res: r, alias: res.ServedAlias(c.model), target: res.Target, price: mp.Price, usage: u, result: res,
 		team: id.Team, teamLimit: teamLimit})
-	return nil
+	return resp, nil
 }
 
 // needsCount reports whether r's admission depends on the prompt's token

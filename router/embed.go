@@ -14,21 +14,15 @@ import (
 // that answered when it is not req.Model.
 func (r *Router) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error) {
 	req, res := req.WithResult()
-	var out *EmbedResponse
-	err := r.routeWhole(ctx, wholeCall{alias: req.Model, tokens: req.PromptTokens, body: len(req.Body), res: res,
-		unusable: noEmbed, what: "embeddings"}, func(ctx context.Context, d *Deployment) (*Usage, error) {
+	return routeWhole(r, ctx, wholeCall{alias: req.Model, tokens: req.PromptTokens, body: len(req.Body), res: res,
+		unusable: noEmbed, what: "embeddings"}, func(ctx context.Context, d *Deployment) (*EmbedResponse, *Usage, error) {
 		req.Target = Target{Provider: d.Provider, Model: d.Model}
 		resp, err := d.Client.(Embedder).Embed(ctx, req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = resp
-		return &resp.Usage, nil
+		return resp, &resp.Usage, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ServeEmbed is Embed: the Router is the innermost EmbedHandler of a
@@ -59,18 +53,19 @@ type wholeCall struct {
 }
 
 // routeWhole walks w.alias's plan, calling call with each attempt's
-// deployment under the attempt's timeout, and reports every attempt to the
-// breaker, the limiters and the shared cooldowns.
-func (r *Router) routeWhole(ctx context.Context, w wholeCall, call func(ctx context.Context, d *Deployment) (*Usage, error)) error {
+// deployment under the attempt's timeout, and reports every attempt to
+// the breaker, the limiters and the shared cooldowns. It returns the reply
+// of the call that answered.
+func routeWhole[T any](r *Router, ctx context.Context, w wholeCall, call func(ctx context.Context, d *Deployment) (*T, *Usage, error)) (*T, error) {
 	rt, ok := r.routes[w.alias]
 	if !ok {
-		return modelNotFound(w.alias)
+		return nil, modelNotFound(w.alias)
 	}
 	if !slices.ContainsFunc(rt.Deployments, func(d Deployment) bool { return w.unusable(&d) == SkipNone }) {
-		return &Error{Kind: KindInvalidRequest, Message: fmt.Sprintf("model %q does not support %s", w.alias, w.what), Param: "model"}
+		return nil, &Error{Kind: KindInvalidRequest, Message: fmt.Sprintf("model %q does not support %s", w.alias, w.what), Param: "model"}
 	}
 	if err := ctx.Err(); err != nil {
-		return AsError(err)
+		return nil, AsError(err)
 	}
 	if total := capped(rt.Timeouts.Total, r.opts.Timeouts.Total, 0); total > 0 {
 		var cancel context.CancelFunc
@@ -83,15 +78,20 @@ func (r *Router) routeWhole(ctx context.Context, w wholeCall, call func(ctx cont
 		in.PromptTokens = w.body / 4
 	}
 	w.res.Alias = w.alias
+	var out *T
 	err := r.walk(ctx, in, walkCount{&w.res.Attempts, &w.res.Fallbacks}, w.unusable, func(ctx context.Context, c *Candidate, st *depState, a admission) *Error {
 		d := c.Deployment
 		noteTarget(w.res, Target{Provider: d.Provider, Model: d.Model}, c.Alias, w.alias)
-		return r.wholeOnce(ctx, c, st, a, func(ctx context.Context) (*Usage, error) { return call(ctx, d) })
+		return r.wholeOnce(ctx, c, st, a, func(ctx context.Context) (*Usage, error) {
+			resp, u, err := call(ctx, d)
+			out = resp
+			return u, err
+		})
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return out, nil
 }
 
 // wholeOnce makes one admitted whole-reply call and reports it to the

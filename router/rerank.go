@@ -68,21 +68,15 @@ func (r *Router) Rerank(ctx context.Context, req *RerankRequest) (*RerankRespons
 	for _, d := range req.Documents {
 		size += len(d)
 	}
-	var out *RerankResponse
-	err := r.routeWhole(ctx, wholeCall{alias: req.Model, tokens: req.PromptTokens, body: size, res: res,
-		unusable: noRerank, what: "rerank"}, func(ctx context.Context, d *Deployment) (*Usage, error) {
+	return routeWhole(r, ctx, wholeCall{alias: req.Model, tokens: req.PromptTokens, body: size, res: res,
+		unusable: noRerank, what: "rerank"}, func(ctx context.Context, d *Deployment) (*RerankResponse, *Usage, error) {
 		req.Target = Target{Provider: d.Provider, Model: d.Model}
 		resp, err := d.Client.(Reranker).Rerank(ctx, req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = resp
-		return &resp.Usage, nil
+		return resp, &resp.Usage, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ServeRerank is Rerank.

@@ -22,10 +22,7 @@ const maxRerankDocuments = 1000
 // and into the usage ledger (route "rerank") like an embeddings call.
 // Fields beyond those are not forwarded.
 func (s *Server) rerankHandler(c *fiber.Ctx) error {
-	k := c.Locals(localsKey).(*teamKey)
-	rec := &reqRecord{route: routeRerank, start: time.Now(), team: k.team, keyID: k.id}
-	c.Locals(localsReq, rec)
-	body, err := s.readBody(c)
+	k, rec, body, err := s.wholeBody(c, routeRerank)
 	if err != nil {
 		return err
 	}
@@ -36,19 +33,16 @@ func (s *Server) rerankHandler(c *fiber.Ctx) error {
 	if err := s.checkModel(k, req.Model, modelTypeRerank); err != nil {
 		return err
 	}
-	rec.model = req.Model
-	ctx, cancel := s.requestContext(c, k)
-	defer cancel()
-	req.Result = &rec.result
-	resp, err := s.rerank.ServeRerank(ctx, req)
-	rec.fill()
-	setResultHeaders(c, &rec.result)
+	var resp *router.RerankResponse
+	err = s.serveWhole(c, k, rec, req.Model, func(ctx context.Context, res *router.Result) (err error) {
+		req.Result = res
+		resp, err = s.rerank.ServeRerank(ctx, req) // budget, rate limits, router
+		return err
+	})
 	if err != nil {
-		setAttemptHeaders(c, rec.result.Attempts, rec.result.Target.Provider)
 		return err
 	}
 	rec.usage = resp.Usage
-	setRouteHeaders(c, &rec.result)
 	out := rerankReply{ID: "rerank-" + string(c.Response().Header.Peek(fiber.HeaderXRequestID)), Model: req.Model,
 		Results: make([]rerankResult, len(resp.Results)), Usage: rerankUsage{PromptTokens: rec.result.Usage.PromptTokens}}
 	if !rec.result.Settled {
@@ -141,16 +135,21 @@ func parseRerankRequest(body []byte) (*router.RerankRequest, bool, error) {
 
 // rerankAPI is the rerank chain for Go callers (RAG's rerank step): the
 // budget guard and the router, as for /v1/rerank, with each call written
-// to the usage ledger under route "rerank" for the team in ctx.
-type rerankAPI struct{ s *Server }
+// to the usage ledger under route "rerank" for the team in ctx. record is
+// bound to the Server once it is built (the chat chain that holds RAG is
+// built first).
+type rerankAPI struct {
+	next   router.RerankHandler
+	record func(r *reqRecord, outcome string, took time.Duration)
+}
 
-var _ router.RerankHandler = rerankAPI{}
+var _ router.RerankHandler = (*rerankAPI)(nil)
 
 // ServeRerank implements router.RerankHandler.
-func (a rerankAPI) ServeRerank(ctx context.Context, req *router.RerankRequest) (*router.RerankResponse, error) {
+func (a *rerankAPI) ServeRerank(ctx context.Context, req *router.RerankRequest) (*router.RerankResponse, error) {
 	start := time.Now()
 	req, _ = req.WithResult()
-	resp, err := a.s.rerank.ServeRerank(ctx, req)
+	resp, err := a.next.ServeRerank(ctx, req)
 	id, _ := router.IdentityFrom(ctx)
 	r := &reqRecord{requestID: router.RequestID(ctx), route: routeRerank, model: req.Model, team: id.Team, keyID: id.KeyID,
 		start: start, status: 200, result: *req.Result}
@@ -162,7 +161,7 @@ func (a rerankAPI) ServeRerank(ctx context.Context, req *router.RerankRequest) (
 	} else {
 		r.usage = resp.Usage
 	}
-	a.s.recordUsage(r, outcome, time.Since(start))
+	a.record(r, outcome, time.Since(start))
 	return resp, err
 }
 
