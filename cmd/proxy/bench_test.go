@@ -90,6 +90,12 @@ func benchUpstream(chunks int) http.Handler {
 // startBenchProxy starts the fake and the proxy; both stop in b.Cleanup.
 func startBenchProxy(b *testing.B, chunks int) (url string, hc *http.Client) {
 	b.Helper()
+	return startBenchProxyConfig(b, chunks, benchConfig)
+}
+
+// startBenchProxyConfig is startBenchProxy with another config.
+func startBenchProxyConfig(b *testing.B, chunks int, config string) (url string, hc *http.Client) {
+	b.Helper()
 	up := httptest.NewUnstartedServer(benchUpstream(chunks))
 	// Upstream dials per request: a pool that works keeps this near 0.
 	var dials atomic.Int64
@@ -102,7 +108,7 @@ func startBenchProxy(b *testing.B, chunks int) (url string, hc *http.Client) {
 	b.Cleanup(func() { b.ReportMetric(float64(dials.Load())/float64(max(b.N, 1)), "dials/op") })
 	b.Cleanup(up.Close) // after the proxy's cleanup (LIFO)
 	env := map[string]string{"FAKE_URL": up.URL, "DATA_DIR": b.TempDir()}
-	p := startProxy(b, parseTestConfig(b, benchConfig, env), withoutLogCapture(),
+	p := startProxy(b, parseTestConfig(b, config, env), withoutLogCapture(),
 		withTransport(func(tr *http.Transport) {
 			tr.Proxy, tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.DisableCompression = nil, 256, 256, true
 		}))
@@ -130,6 +136,32 @@ func benchPost(b *testing.B, hc *http.Client, url, body string) []byte {
 func BenchmarkProxyChat(b *testing.B) {
 	url, hc := startBenchProxy(b, 0)
 	benchPost(b, hc, url, benchRequest) // warm the connections
+	b.ReportAllocs()
+	for b.Loop() {
+		benchPost(b, hc, url, benchRequest)
+	}
+}
+
+// benchRAGConfig is benchConfig with retrieval configured (issue 12): a
+// top-level rag block and another alias, docs, that retrieves for every
+// request. The benchmark's requests go to "bench" and name no store, so
+// RAG must cost them nothing measurable: compare with BenchmarkProxyChat.
+var benchRAGConfig = strings.Replace(benchConfig, "\nteams:\n", `
+  - name: docs
+    rag: {vector_stores: [handbook], top_k: 5}
+    deployments:
+      - provider: up
+        model: bench-upstream
+rag:
+  max_context_tokens: 2000
+teams:
+`, 1)
+
+// BenchmarkProxyChatRAGConfigured is BenchmarkProxyChat with RAG
+// configured but not asked for.
+func BenchmarkProxyChatRAGConfigured(b *testing.B) {
+	url, hc := startBenchProxyConfig(b, 0, benchRAGConfig)
+	benchPost(b, hc, url, benchRequest)
 	b.ReportAllocs()
 	for b.Loop() {
 		benchPost(b, hc, url, benchRequest)

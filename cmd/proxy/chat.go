@@ -40,6 +40,7 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 		return err
 	}
 	req.Conversation = c.Get(headerConversation)
+	req.VectorStoreIDs = c.Get(headerVectorStores)
 	ctx, cancel := s.requestContext(c, k)
 	req.Result = &rec.result
 	st, err := s.chat.Serve(ctx, req)

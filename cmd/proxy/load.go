@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"llmproxy/providers"
+	"llmproxy/rag"
 )
 
 // LoadConfig reads the YAML file at path and parses it with the process
@@ -165,6 +166,14 @@ func (c *Config) applyDefaults() {
 	setDefault(&e.Cache.TTL, Duration(168*time.Hour))
 	setDefault(&e.Cache.MaxEntries, 100000)
 	setDefault(&e.Cache.Scope, "team")
+	g := &c.RAG
+	setDefault(&g.TopK, rag.DefaultTopK)
+	setDefault(&g.RerankTopK, min(rag.DefaultRerankTopK, max(g.TopK, 1)))
+	setDefault(&g.MaxContextTokens, rag.DefaultMaxContextTokens)
+	setDefault(&g.OnError, "fail_closed")
+	if g.ScoreThreshold == nil {
+		g.ScoreThreshold = new(float64)
+	}
 }
 
 // inherit sets every zero field of t from d.

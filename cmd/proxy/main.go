@@ -44,7 +44,7 @@ func run(args []string) error {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	log := newLogger(cfg.Server.LogLevel)
-	srv, err := buildServer(cfg, log, prometheus.NewRegistry(), nil)
+	srv, err := buildServer(cfg, log, prometheus.NewRegistry(), deps{})
 	if err != nil {
 		return err
 	}

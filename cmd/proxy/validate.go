@@ -24,6 +24,7 @@ var (
 	budgetPeriods    = []string{"day", "week", "month"}
 	downgradePolicys = []string{"keep", "deny"}
 	redisOnError     = []string{"fail_open", "fail_closed"}
+	ragOnError       = []string{"fail_open", "fail_closed"}
 	unpricedPolicies = []string{"allow", "deny"}
 	logLevels        = []string{"debug", "info", "warn", "error"}
 )
@@ -43,6 +44,7 @@ func (c *Config) Validate(knownProviderTypes []string) error {
 	v.router()
 	v.stores()
 	v.embeddings()
+	v.rag()
 	return errors.Join(v.errs...)
 }
 

@@ -11,15 +11,29 @@ import (
 
 	"llmproxy/budget"
 	"llmproxy/providers"
+	"llmproxy/rag"
 	"llmproxy/router"
 	"llmproxy/store/redis"
 )
 
+// deps are what buildServer takes beyond the config: the parts a test
+// replaces, and the seams of subsystems still to be wired.
+type deps struct {
+	// hc, when set, is the upstream HTTP client of every provider (tests);
+	// nil gives each provider its own, dialing within its
+	// timeouts.connect.
+	hc *http.Client
+	// retriever is RAG's vector-store search. TODO(lead): issue 11's
+	// vectorstore.Service, adapted to rag.Retriever, when it is nil #12.
+	// Until then nil: requests that ask for retrieval fail it (rag's
+	// on_error decides: 503 or no context).
+	retriever rag.Retriever
+}
+
 // buildServer wires a loaded config into a Server: providers, the router,
-// the middleware chain, keys and metrics. hc, when set, is the upstream
-// HTTP client of every provider (tests); nil gives each provider its own,
-// dialing within its timeouts.connect.
-func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *http.Client) (*Server, error) {
+// the middleware chain, keys and metrics.
+func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, d deps) (*Server, error) {
+	hc := d.hc
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
@@ -109,11 +123,22 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 			_ = stopMemory(context.Background())
 		}
 	}()
-	mws := []router.Middleware{mem.Middleware()}
 	guard, err := buildGuard(cfg, log, reg, rdb, store, prices)
 	if err != nil {
 		return nil, err
 	}
+	var rerank router.RerankHandler = countedRerank{next: rt, count: budget.NewCounter().Text}
+	if guard != nil {
+		rerank = guard.Rerank(rerank)
+	}
+	// RAG runs after memory (it retrieves for the newest user message)
+	// and before the guard, so budgets count the references it adds.
+	rerankGo := &rerankAPI{next: rerank}
+	rg, err := buildRAG(cfg, log, reg, d.retriever, rerankGo)
+	if err != nil {
+		return nil, err
+	}
+	mws := []router.Middleware{mem.Middleware(), rg.Middleware()}
 	var guardMW router.Middleware
 	if guard != nil {
 		guardMW = guard.Middleware()
@@ -126,15 +151,12 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
-	var rerank router.RerankHandler = countedRerank{next: rt, count: budget.NewCounter().Text}
-	if guard != nil {
-		rerank = guard.Rerank(rerank)
-	}
 	srv := NewServer(ServerOptions{
 		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Rerank: rerank, Router: rt, Models: infos,
 		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage, Memory: mem,
 		Closers: []func(context.Context) error{stopMemory, func(context.Context) error { emb.Close(); return nil }, closeUsage},
 	})
+	rerankGo.record = srv.recordUsage
 	built = true
 	startRouterBackground(srv, cfg, cd, clients)
 	if rdb != nil {
