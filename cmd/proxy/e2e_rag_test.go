@@ -274,3 +274,34 @@ func TestE2ERAGWithoutVectorStores(t *testing.T) {
 		t.Errorf("fail_open alias = %d (x-llmproxy-rag %q) %s; want 200 skipped", resp.StatusCode, resp.Header.Get("x-llmproxy-rag"), b)
 	}
 }
+
+// TestE2ERAGWithMemory: with a stored conversation, retrieval runs on the
+// newest user message; the references go after the client's system
+// message, which memory puts after the stored history (without one they
+// go first); memory stores the client's messages and the reply, never the
+// references.
+func TestE2ERAGWithMemory(t *testing.T) {
+	e := startRAGE2E(t)
+	c := e.noRetry()
+	var resp *http.Response
+	if _, err := c.Chat.Completions.New(withTimeout(t), openai.ChatCompletionNewParams{Model: "gpt-rag",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("I lost my laptop yesterday.")}},
+		option.WithHeader(headerConversation, "new"), option.WithResponseInto(&resp)); err != nil {
+		t.Fatalf("turn 1: %v", err)
+	}
+	conv := resp.Header.Get(headerConversation)
+	if ms := upstreamMessages(t, e.up.last(t).Body); len(ms) != 2 || ms[0].Role != "system" || !strings.Contains(ms[0].Text(), "it.md") {
+		t.Errorf("turn 1 upstream messages = %+v; want the laptop references first", ms)
+	}
+	if _, err := c.Chat.Completions.New(withTimeout(t), openai.ChatCompletionNewParams{Model: "gpt-rag",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("Be brief."), openai.UserMessage(vacationQuestion)}},
+		option.WithHeader(headerConversation, conv)); err != nil {
+		t.Fatalf("turn 2: %v", err)
+	}
+	ms := upstreamMessages(t, e.up.last(t).Body)
+	if len(ms) != 5 || ms[0].Text() != "I lost my laptop yesterday." || ms[1].Role != "assistant" || ms[2].Text() != "Be brief." ||
+		ms[3].Role != "system" || !strings.Contains(ms[3].Text(), "[1] vacation.md") || ms[4].Text() != vacationQuestion {
+		t.Errorf("turn 2 upstream messages = %+v; want the history, the client's system message, the vacation references, the question", ms)
+	}
+	checkItems(t, e.e2e, conv, 4) // two user messages and two replies: no system message stored
+}
