@@ -45,28 +45,45 @@ func (r *RAG) fit(model string, hits []Hit, maxTokens int) ([]Reference, int) {
 }
 
 // cut returns the longest prefix of s, ending at a rune boundary, whose
-// token count is at most limit: a binary search over the boundaries.
+// token count is at most limit.
 func (r *RAG) cut(model, s string, limit int) string {
-	ends := make([]int, 0, len(s)) // ends[k] is the byte length of the first k+1 runes
+	b := runeStarts(s)
+	// The most runes that fit: s[:b[k]] for the largest k.
+	k := lastFit(len(b)-1, func(k int) bool { return r.o.Count(model, s[:b[k]]) <= limit })
+	return s[:b[k]]
+}
+
+// tail returns the longest suffix of s, starting at a rune boundary,
+// whose token count is at most limit.
+func (r *RAG) tail(model, s string, limit int) string {
+	b := runeStarts(s)
+	n := len(b) - 1
+	k := lastFit(n, func(k int) bool { return r.o.Count(model, s[b[n-k]:]) <= limit })
+	return s[b[n-k]:]
+}
+
+// runeStarts are the byte offsets of s's runes, and len(s).
+func runeStarts(s string) []int {
+	b := make([]int, 0, len(s)+1)
 	for i := range s {
-		if i > 0 {
-			ends = append(ends, i)
-		}
+		b = append(b, i)
 	}
-	ends = append(ends, len(s))
-	lo, hi := 0, len(ends) // s[:0] fits; find the most runes that fit
+	return append(b, len(s))
+}
+
+// lastFit is the largest k in [0, n] with fits(k), for fits true at 0 and
+// monotone (true up to some k, false after): a binary search.
+func lastFit(n int, fits func(k int) bool) int {
+	lo, hi := 0, n
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		if r.o.Count(model, s[:ends[mid-1]]) <= limit {
+		if fits(mid) {
 			lo = mid
 		} else {
 			hi = mid - 1
 		}
 	}
-	if lo == 0 {
-		return ""
-	}
-	return s[:ends[lo-1]]
+	return lo
 }
 
 // insertSystem returns body with a system message of text placed after

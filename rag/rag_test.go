@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"llmproxy/router"
 )
@@ -212,7 +213,7 @@ func TestMaxContextTokens(t *testing.T) {
 	}{
 		{max: 1000, wantFiles: 3, cutWords: 200},
 		{max: 200, wantFiles: 2, cutWords: 200 - 59 - 9}, // 59 for a.md, 9 for b.md's head
-		{max: 100, wantFiles: 1, cutWords: -1},         // 41 left: not worth a cut
+		{max: 100, wantFiles: 1, cutWords: -1},           // 41 left: not worth a cut
 	} {
 		hs := newHarness(t, Options{Retriever: ret, Aliases: map[string]Settings{"docs": {VectorStores: []string{"handbook"}, MaxContextTokens: tc.max}}})
 		if _, err := hs.h.Serve(teamCtx("t"), chat(t, `{"model":"docs","messages":[{"role":"user","content":"q"}]}`)); err != nil {
@@ -421,5 +422,45 @@ func BenchmarkPassThrough(b *testing.B) {
 		if _, err := h.Serve(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCutAndTail: the longest prefix (suffix) within the limit, cut at a
+// rune boundary: one more rune would pass the limit.
+func TestCutAndTail(t *testing.T) {
+	r, _ := New(Options{Count: wordCount, Log: discard()})
+	for _, s := range []string{"", "ä", "één twee drie vier", "日本 語の 文章 です よ", strings.Repeat("x y ", 10)} {
+		for limit := 0; limit <= 6; limit++ {
+			c, tl := r.cut("m", s, limit), r.tail("m", s, limit)
+			if !strings.HasPrefix(s, c) || !strings.HasSuffix(s, tl) || wordCount("m", c) > limit || wordCount("m", tl) > limit {
+				t.Fatalf("cut/tail(%q, %d) = %q, %q; want a prefix and a suffix within the limit", s, limit, c, tl)
+			}
+			if rest := s[len(c):]; rest != "" {
+				_, n := utf8.DecodeRuneInString(rest)
+				if wordCount("m", s[:len(c)+n]) <= limit {
+					t.Errorf("cut(%q, %d) = %q; one more rune still fits", s, limit, c)
+				}
+			}
+			if rest := s[:len(s)-len(tl)]; rest != "" {
+				_, n := utf8.DecodeLastRuneInString(rest)
+				if wordCount("m", s[len(rest)-n:]) <= limit {
+					t.Errorf("tail(%q, %d) = %q; one more rune still fits", s, limit, tl)
+				}
+			}
+		}
+	}
+}
+
+// TestLongQuery: a user message longer than MaxQueryTokens is searched by
+// its end, where the question is.
+func TestLongQuery(t *testing.T) {
+	hs := newHarness(t, Options{Aliases: map[string]Settings{"docs": {VectorStores: []string{"handbook"}}}})
+	long := strings.Repeat("filler ", 3000) + "how long do refunds take?"
+	if _, err := hs.h.Serve(teamCtx("t"), chat(t, `{"model":"docs","messages":[{"role":"user","content":"`+long+`"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	q := hs.ret.queries[0]
+	if wordCount("", q) != MaxQueryTokens || !strings.HasSuffix(q, "how long do refunds take?") {
+		t.Errorf("query has %d words and ends %q; want the last %d", wordCount("", q), q[max(len(q)-30, 0):], MaxQueryTokens)
 	}
 }

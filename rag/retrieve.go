@@ -21,6 +21,9 @@ func (r *RAG) augment(ctx context.Context, req *router.ChatRequest, res *router.
 		return err
 	}
 	q := query(msgs)
+	if len(q) > MaxQueryTokens { // a token is at least a byte: short queries skip the count
+		q = r.tail(req.Model, q, MaxQueryTokens)
+	}
 	if strings.TrimSpace(q) == "" {
 		res.RAG = noResults
 		res.Note("rag", "no user message to retrieve for")

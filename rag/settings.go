@@ -17,6 +17,10 @@ const (
 	MaxTopK = 100
 	// MaxStores bounds the stores one request may name.
 	MaxStores = 16
+	// MaxQueryTokens bounds the query: a longer user message is searched
+	// by its last MaxQueryTokens tokens (where a question after pasted
+	// text usually is), so it fits every embedding model's input.
+	MaxQueryTokens = 2048
 )
 
 // Settings say how RAG runs for an alias (or for requests that name their
