@@ -1,6 +1,7 @@
 package rag
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -153,7 +154,7 @@ const (
 
 func (r *RAG) serve(ctx context.Context, req *router.ChatRequest, next router.Handler) (router.Stream, error) {
 	set, on := r.aliases[req.Model]
-	if !on && req.VectorStoreIDs == "" && router.TopField(req.Body, "vector_store_ids") == nil {
+	if !on && req.VectorStoreIDs == "" && !hasStoreField(req.Body) {
 		return next.Serve(ctx, req) // no retrieval asked: the common case
 	}
 	refs, asked, err := storeRefs(req)
@@ -201,6 +202,22 @@ func (r *RAG) serve(ctx context.Context, req *router.ChatRequest, next router.Ha
 		slog.Int("vector_stores", len(set.VectorStores)), slog.Any("err", err))
 	return next.Serve(ctx, req)
 }
+
+// hasStoreField reports whether body has a top-level vector_store_ids.
+// A body without those bytes and without a \u escape (which could spell
+// the key) has none: the fast substring search spares most requests the
+// scan of the top-level keys.
+func hasStoreField(body []byte) bool {
+	if !bytes.Contains(body, storeField) && !bytes.Contains(body, unicodeEscape) {
+		return false
+	}
+	return router.TopField(body, "vector_store_ids") != nil
+}
+
+var (
+	storeField    = []byte("vector_store_ids")
+	unicodeEscape = []byte(`\u`)
+)
 
 // clientError is err as the client's error, nil when it is a failure of
 // ours or an upstream's: an unknown store (404), or a refusal of the

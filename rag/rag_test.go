@@ -464,3 +464,17 @@ func TestLongQuery(t *testing.T) {
 		t.Errorf("query has %d words and ends %q; want the last %d", wordCount("", q), q[max(len(q)-30, 0):], MaxQueryTokens)
 	}
 }
+
+// TestEscapedStoreField: the body field spelled with a \u escape is
+// still the field (the fast path's substring search must not miss it).
+func TestEscapedStoreField(t *testing.T) {
+	hs := newHarness(t, Options{})
+	req := chat(t, `{"model":"m","\u0076ector_store_ids":["faq"],"messages":[{"role":"user","content":"receipts"}]}`)
+	if _, err := hs.h.Serve(teamCtx("t"), req); err != nil {
+		t.Fatal(err)
+	}
+	got := hs.next.last(t)
+	if got.Result.RAG != "used" || strings.Contains(string(got.Body), "ector_store_ids") {
+		t.Errorf("next got %s, RAG %q; want retrieval and the field removed", got.Body, got.Result.RAG)
+	}
+}
