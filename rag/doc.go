@@ -14,7 +14,9 @@
 // into the reply's "sources" field and the x-llmproxy-rag* headers.
 //
 // Requests that do not ask pass through after a map lookup, one header
-// check and one scan of the body's top-level keys.
+// check and one substring search of the body (the top-level keys are
+// scanned only when it finds vector_store_ids or a \u escape): about
+// 70 ns and no allocation (BenchmarkPassThrough).
 //
 // Errors: a store the team does not own (ErrStoreNotFound) is a 404, and
 // the client's own errors (a budget or rate limit refusing the query's
