@@ -60,7 +60,9 @@
 // tokenizer, token arrays by their length) and reserved with no
 // completion, so a call fits whole or is refused; the reply settles to
 // the upstream's usage through settleUsage, the step a chat stream's Close
-// takes too. The downgrade ladder never applies to them.
+// takes too. The downgrade ladder never applies to them. Rerank calls
+// (Guard.Rerank) take the same path: the input counted is what a
+// cross-encoder reads, the query once per document plus every document.
 //
 // Ledgers: Memory in process; store/redis for replicas, where one Lua
 // script per request checks and charges everything. With

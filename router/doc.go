@@ -7,7 +7,8 @@
 // an open breaker. A replica benches a deployment for another replica's open
 // breaker until its breaker_open cooldown ends, then probes it as a half-open
 // breaker would (remote.go). Embeddings take the same plan, breakers,
-// limiters, cooldowns and retries as chat, without the commit point.
+// limiters, cooldowns and retries as chat, without the commit point; so do
+// rerank calls (Router.Rerank, for providers that implement Reranker).
 //
 // # The return leg: Result
 //

@@ -30,6 +30,8 @@ func (c *Candidate) SkipText() string {
 		return "unknown alias"
 	case SkipNoEmbeddings:
 		return "does not support embeddings"
+	case SkipNoRerank:
+		return "does not support rerank"
 	case SkipNotConfigured:
 		return "provider not configured (no API key)"
 	}

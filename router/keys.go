@@ -25,7 +25,7 @@ var chatParams = [...]string{
 	"function_call", "response_format", "temperature", "top_p", "stop", "seed", "user",
 	"presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias",
 	"metadata", "store", "reasoning_effort", "service_tier", "modalities", "audio", "prediction",
-	"conversation",
+	"conversation", "vector_store_ids",
 }
 
 // CheckKeys refuses a JSON object whose top-level keys a lenient reader

@@ -120,6 +120,9 @@ const (
 	// SkipNotConfigured marks a deployment whose provider failed this
 	// request with ErrNotConfigured: calling it again cannot help.
 	SkipNotConfigured
+	// SkipNoRerank marks a deployment whose provider cannot rerank in a
+	// rerank plan.
+	SkipNoRerank
 )
 
 // Candidate is one deployment in a plan, eligible or not.

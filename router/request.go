@@ -67,6 +67,10 @@ type ChatRequest struct {
 	// Conversation is the x-llmproxy-conversation header: the stored
 	// conversation (memory) the request continues, "new", or "".
 	Conversation string
+	// VectorStoreIDs is the x-llmproxy-vector-store-ids header: the
+	// vector stores (names or vs_ ids, comma-separated) RAG retrieves
+	// from for this request, or "".
+	VectorStoreIDs string
 }
 
 // MaxChoices is the largest "n" accepted, OpenAI's limit.

@@ -84,6 +84,18 @@ type Result struct {
 	// the context (x-llmproxy-memory-dropped).
 	MemoryDropped int
 
+	// Set by rag.
+
+	// RAG is what retrieval did for a request that asked for it
+	// (x-llmproxy-rag): "used" (references added), "no_results" (nothing
+	// to add) or "skipped" (retrieval failed and the alias fails open);
+	// "" when the request did not ask.
+	RAG string
+	// Sources are the references rag put in the prompt, in their [n]
+	// order (the reply's "sources", x-llmproxy-rag-sources); on a dry run,
+	// what it would retrieve.
+	Sources []Source
+
 	// Set on a dry run (ChatRequest.DryRun) only.
 
 	// Candidates are the router's ordered candidates, as Explain returns
@@ -129,6 +141,18 @@ type BudgetDecision struct {
 	// UsedShare is the share of the team budget settled so far, the one
 	// the downgrade ladder reads (0 without a team budget).
 	UsedShare float64 `json:"budget_used_share"`
+}
+
+// Source is one reference RAG put in the prompt, as the reply's "sources"
+// lists it.
+type Source struct {
+	// Index is the reference's number in the prompt ([1] is 1).
+	Index         int     `json:"index"`
+	VectorStoreID string  `json:"vector_store_id"`
+	FileID        string  `json:"file_id"`
+	Filename      string  `json:"filename"`
+	ChunkIndex    int     `json:"chunk_index"`
+	Score         float64 `json:"score"`
 }
 
 // Note is one stage's report on a dry run: what it added or decided.

@@ -46,10 +46,10 @@ type walkCount struct{ attempts, fallbacks *int }
 // eligible one again after a backoff, until a call answers, a failure
 // cannot be retried, or max attempts or the deadline run out. It re-plans
 // after every failure, so a breaker that just opened or a 429 cooldown
-// takes effect within the request. usable, when set, skips deployments
-// that cannot serve the call (SkipNoEmbeddings); n counts calls and the
-// fallback aliases called.
-func (r *Router) walk(ctx context.Context, in PlanInput, n walkCount, usable func(*Deployment) bool, call try) *Error {
+// takes effect within the request. unusable, when set, says why a
+// deployment cannot serve the call (SkipNoEmbeddings, SkipNoRerank;
+// SkipNone when it can); n counts calls and the fallback aliases called.
+func (r *Router) walk(ctx context.Context, in PlanInput, n walkCount, unusable func(*Deployment) Skip, call try) *Error {
 	attempts := n.attempts
 	var (
 		tried    []string
@@ -69,8 +69,8 @@ func (r *Router) walk(ctx context.Context, in PlanInput, n walkCount, usable fun
 			c := &plan[i]
 			switch {
 			case !c.Eligible():
-			case usable != nil && !usable(c.Deployment):
-				c.Skip = SkipNoEmbeddings
+			case unusable != nil && unusable(c.Deployment) != SkipNone:
+				c.Skip = unusable(c.Deployment)
 			case slices.Contains(broken, c.Deployment.ID()):
 				c.Skip = SkipNotConfigured
 			}

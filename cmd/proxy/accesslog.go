@@ -18,6 +18,7 @@ import (
 const (
 	routeChat   = "chat"
 	routeEmbed  = "embeddings"
+	routeRerank = "rerank"
 	routeModels = "models"
 	routeOther  = "other"
 )
@@ -156,6 +157,8 @@ func routeOf(path string) string {
 		return routeChat
 	case path == "/v1/embeddings":
 		return routeEmbed
+	case path == "/v1/rerank":
+		return routeRerank
 	case path == "/v1/models", strings.HasPrefix(path, "/v1/models/"):
 		return routeModels
 	}

@@ -76,7 +76,7 @@ func benchEmbed(b *testing.B, batch string, conc int) {
 	if err != nil {
 		b.Fatalf("ParseConfig: %v", err)
 	}
-	srv, err := buildServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), prometheus.NewRegistry(), nil)
+	srv, err := buildServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), prometheus.NewRegistry(), deps{})
 	if err != nil {
 		b.Fatalf("buildServer: %v", err)
 	}

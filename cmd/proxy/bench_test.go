@@ -146,6 +146,32 @@ func BenchmarkProxyChat(b *testing.B) {
 	}
 }
 
+// benchRAGConfig is benchConfig with retrieval configured (issue 12): a
+// top-level rag block and another alias, docs, that retrieves for every
+// request. The benchmark's requests go to "bench" and name no store, so
+// RAG must cost them nothing measurable: compare with BenchmarkProxyChat.
+var benchRAGConfig = strings.Replace(benchConfig, "\nteams:\n", `
+  - name: docs
+    rag: {vector_stores: [handbook], top_k: 5}
+    deployments:
+      - provider: up
+        model: bench-upstream
+rag:
+  max_context_tokens: 2000
+teams:
+`, 1)
+
+// BenchmarkProxyChatRAGConfigured is BenchmarkProxyChat with RAG
+// configured but not asked for.
+func BenchmarkProxyChatRAGConfigured(b *testing.B) {
+	url, hc := startBenchProxyWith(b, 0, benchRAGConfig, nil)
+	benchPost(b, hc, url, benchRequest)
+	b.ReportAllocs()
+	for b.Loop() {
+		benchPost(b, hc, url, benchRequest)
+	}
+}
+
 // BenchmarkProxyChatParallel is BenchmarkProxyChat from GOMAXPROCS×8
 // concurrent clients.
 func BenchmarkProxyChatParallel(b *testing.B) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
@@ -40,6 +41,7 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 		return err
 	}
 	req.Conversation = c.Get(headerConversation)
+	req.VectorStoreIDs = c.Get(headerVectorStores)
 	ctx, cancel := s.requestContext(c, k)
 	req.Result = &rec.result
 	st, err := s.chat.Serve(ctx, req)
@@ -62,7 +64,7 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 			return err
 		}
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Send(out)
+		return c.Send(withSources(out, rec.result.Sources))
 	}
 	c.Locals(localsStream, true)
 	c.Set(fiber.HeaderContentType, "text/event-stream")
@@ -85,6 +87,7 @@ func (s *Server) chatHandler(c *fiber.Ctx) error {
 // Next that is blocked on the upstream.
 func (s *Server) streamBody(st router.Stream, cancel context.CancelFunc, req *router.ChatRequest, rec *reqRecord) func(*bufio.Writer) {
 	return func(w *bufio.Writer) {
+		sources := rec.result.Sources
 		ka := newKeepAlive(w, cancel, s.pingEvery)
 		defer func() {
 			ka.stop() // before returning: fasthttp recycles w
@@ -109,7 +112,11 @@ func (s *Server) streamBody(st router.Stream, cancel context.CancelFunc, req *ro
 			if c.UsageOnly && !req.IncludeUsage {
 				continue // asked upstream for budgets, not wanted by the client
 			}
-			if !ka.write(c.Data) {
+			data := c.Data
+			if sources != nil {
+				data, sources = withSources(data, sources), nil // the first chunk only
+			}
+			if !ka.write(data) {
 				rec.setErr(errClientGone())
 				return
 			}
@@ -221,4 +228,20 @@ func (s *Server) endStream(w *bufio.Writer, err error, rec *reqRecord) {
 	b, _ := jsonMarshal(errorBody(e))
 	writeEvent(w, b)
 	w.Flush()
+}
+
+// withSources adds RAG's references to a chat.completion object, or to a
+// stream's first chat.completion.chunk, as the top-level field "sources"
+// (issue 12). SDKs ignore fields they do not know: openai-go keeps them
+// in JSON.ExtraFields, the Node SDK passes them through. Without sources
+// data is returned as it is.
+func withSources(data []byte, sources []router.Source) []byte {
+	if len(sources) == 0 {
+		return data
+	}
+	b, err := json.Marshal(sources)
+	if err != nil {
+		return data
+	}
+	return router.SetField(data, "sources", b)
 }

@@ -54,6 +54,11 @@ type Config struct {
 	// in any OpenTelemetry SDK, and with no endpoint anywhere tracing is
 	// off. A field set here wins over its variable.
 	Telemetry TelemetryConfig `yaml:"telemetry"`
+	// RAG holds retrieval's defaults: for requests that name their vector
+	// stores (x-llmproxy-vector-store-ids or the body's vector_store_ids)
+	// on an alias without a rag block, and for the fields a models[].rag
+	// block leaves unset.
+	RAG RAGConfig `yaml:"rag"`
 
 	// doc is the expanded YAML tree this Config was decoded from; Validate
 	// reads line:column positions from it. Nil for a Config built in Go.
@@ -156,7 +161,13 @@ type ProviderConfig struct {
 type ModelConfig struct {
 	// Name is the alias clients send as "model". Required, unique.
 	Name string `yaml:"name"`
-	// Type is "chat" (default) or "embedding".
+	// Type is "chat" (default), "embedding" or "rerank". A rerank alias
+	// serves POST /v1/rerank and RAG's rerank step; its providers speak the
+	// rerank API Cohere (v2), Jina, Voyage and vLLM share (type openai with
+	// that vendor's base_url, e.g. https://api.jina.ai/v1), or are the
+	// demo. Its pricing is per input token (what the reranker reads: the
+	// query once per document plus the documents); Cohere's per-search
+	// billing is not modelled.
 	Type string `yaml:"type"`
 	// Deployments are the upstream models that serve this alias. At least
 	// one is required.
@@ -189,6 +200,56 @@ type ModelConfig struct {
 	// Embeddings overrides embeddings.batch for this alias (type
 	// embedding); unset fields keep the global values.
 	Embeddings *ModelEmbeddingsConfig `yaml:"embeddings"`
+	// RAG turns retrieval on for every request to this alias (type chat):
+	// the last user message is searched in vector_stores and the best
+	// chunks go into the prompt as one system message of numbered
+	// references. Unset fields take the top-level rag block's.
+	RAG *ModelRAGConfig `yaml:"rag"`
+}
+
+// ModelRAGConfig is one alias's retrieval.
+type ModelRAGConfig struct {
+	// VectorStores are the stores searched, by name or vs_ id, each owned
+	// by the calling team (a team without one gets 404). At least one; a
+	// request's own x-llmproxy-vector-store-ids or vector_store_ids
+	// replaces them, and an empty vector_store_ids turns retrieval off.
+	VectorStores []string `yaml:"vector_stores"`
+	RAGConfig    `yaml:",inline"`
+}
+
+// RAGConfig tunes retrieval (issue 12).
+type RAGConfig struct {
+	// TopK is how many chunks the hybrid search returns, 1 to 100.
+	// Default 10.
+	TopK int `yaml:"top_k"`
+	// RerankTopK is how many of them the rerank keeps (only with
+	// rerank_model), 1 to top_k. Default 3.
+	RerankTopK int `yaml:"rerank_top_k"`
+	// ScoreThreshold drops chunks whose search score (0 to 1) is below
+	// it. Default 0.
+	ScoreThreshold *float64 `yaml:"score_threshold"`
+	// MaxContextTokens bounds the references in the prompt (counted with
+	// the alias's tokenizer): the best chunks are kept while they fit, the
+	// first one that does not is cut to the room left. Default 4000.
+	MaxContextTokens int `yaml:"max_context_tokens"`
+	// RerankModel, when set, names a type rerank alias that reorders the
+	// top_k chunks and keeps rerank_top_k; the call is budgeted and
+	// written to the usage ledger (route rerank) like any other. A team
+	// with a models allow-list needs it on the list. Default: no rerank.
+	RerankModel string `yaml:"rerank_model"`
+	// Template is the system message, a Go text/template over
+	// {.Query, .References[{.Index, .Filename, .FileID, .VectorStoreID,
+	// .ChunkIndex, .Score, .Content}]}. Default: answer from the
+	// references, say plainly when they do not hold the answer, cite by
+	// number, then the references as "[n] filename" and the chunk.
+	Template string `yaml:"template"`
+	// OnError is what a failed retrieval (the vector store, the query's
+	// embedding or the rerank upstream) does to the request: "fail_closed"
+	// (default) answers 503; "fail_open" answers without context, with
+	// x-llmproxy-rag: skipped, llmproxy_rag_requests_total{outcome=
+	// "skipped"} and a Warn line. A store the team does not own is always
+	// 404, and a budget or rate limit refusing the embedding always 429.
+	OnError string `yaml:"on_error"`
 }
 
 // ModelEmbeddingsConfig is an embedding alias's own settings.

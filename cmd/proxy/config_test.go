@@ -191,6 +191,17 @@ func TestFullConfig(t *testing.T) {
 	if c.VectorStores == nil || !reflect.DeepEqual(*c.VectorStores, wantVS) {
 		t.Errorf("vector_stores = %+v; want %+v (an explicit overlap_tokens: 0 stays 0)", c.VectorStores, wantVS)
 	}
+	thr := func(v float64) *float64 { return &v }
+	wantRAG := RAGConfig{TopK: 12, RerankTopK: 4, ScoreThreshold: thr(0.1), MaxContextTokens: 6000, RerankModel: "demo-rerank", OnError: "fail_closed"}
+	if !reflect.DeepEqual(c.RAG, wantRAG) {
+		t.Errorf("rag = %+v; want %+v", c.RAG, wantRAG)
+	}
+	wantModelRAG := &ModelRAGConfig{VectorStores: []string{"handbook", "vs_policies"}, RAGConfig: RAGConfig{TopK: 8, RerankTopK: 2,
+		ScoreThreshold: thr(0.2), MaxContextTokens: 3000, RerankModel: "demo-rerank", OnError: "fail_open",
+		Template: "Use these:{{range .References}}\n[{{.Index}}] {{.Filename}}: {{.Content}}{{end}}"}}
+	if m := c.Models[len(c.Models)-1]; m.Name != "handbook-chat" || !reflect.DeepEqual(m.RAG, wantModelRAG) || c.Models[len(c.Models)-2].Type != "rerank" {
+		t.Errorf("handbook-chat's rag = %+v; want %+v (and demo-rerank before it)", m.RAG, wantModelRAG)
+	}
 	if w := c.Warnings(); len(w) != 0 {
 		t.Errorf("Warnings() = %q; want none", w)
 	}
@@ -234,6 +245,7 @@ redis: {url: "redis://localhost:6379"}
 		Memory: MemoryConfig{Retention: Duration(720 * time.Hour), CleanupEvery: Duration(time.Hour)},
 		Embeddings: EmbeddingsConfig{Batch: EmbedBatchConfig{MaxInputs: 128, MaxWait: &fiveMS},
 			Cache: EmbedCacheConfig{TTL: Duration(168 * time.Hour), MaxEntries: 100000, Scope: "team"}},
+		RAG: RAGConfig{TopK: 10, RerankTopK: 3, ScoreThreshold: new(float64), MaxContextTokens: 4000, OnError: "fail_closed"},
 	}
 	c.doc = nil
 	if !reflect.DeepEqual(*c, want) {

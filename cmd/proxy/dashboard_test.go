@@ -58,7 +58,7 @@ func TestDashboardMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := parseTestConfig(t, dashboardConfig, nil)
 	cfg.Server.DataDir = t.TempDir()
-	srv, err := buildServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), reg, nil)
+	srv, err := buildServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), reg, deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"llmproxy/rag"
 )
 
 // startProxy is the one way a test starts the proxy: every end-to-end
@@ -48,7 +50,7 @@ func startProxy(t testing.TB, cfg *Config, opts ...proxyOption) *proxy {
 		sink = io.MultiWriter(p.logs, o.tee)
 	}
 	p.log = slog.New(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: o.level}))
-	srv, err := buildServer(cfg, p.log, p.reg, nil)
+	srv, err := buildServer(cfg, p.log, p.reg, deps{retriever: o.retriever})
 	if err != nil {
 		t.Fatalf("buildServer: %v", err)
 	}
@@ -181,7 +183,12 @@ type proxyOpts struct {
 	transport     func(*http.Transport)
 	clientTimeout time.Duration
 	serve         func(*Server, net.Listener) error
+	retriever     rag.Retriever
 }
+
+// withRetriever gives RAG a vector-store search (a fake, until issue 11's
+// store is wired in buildServer).
+func withRetriever(r rag.Retriever) proxyOption { return func(o *proxyOpts) { o.retriever = r } }
 
 // withDebugLogs logs at Debug level (per-chunk lines are checked too).
 func withDebugLogs() proxyOption { return func(o *proxyOpts) { o.level = slog.LevelDebug } }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -47,6 +48,30 @@ func setResultHeaders(c *fiber.Ctx, res *router.Result) {
 	if res.MemoryDropped > 0 {
 		c.Set("x-llmproxy-memory-dropped", strconv.Itoa(res.MemoryDropped))
 	}
+	if res.RAG != "" {
+		c.Set(headerRAG, res.RAG) // used, no_results or skipped
+	}
+	if len(res.Sources) > 0 {
+		c.Set(headerRAGSources, sourceFiles(res.Sources))
+	}
+}
+
+// sourceFiles is x-llmproxy-rag-sources: the cited files' ids, each once,
+// in reference order, comma-separated.
+func sourceFiles(src []router.Source) string {
+	var b strings.Builder
+	seen := make(map[string]bool, len(src))
+	for _, s := range src {
+		if seen[s.FileID] {
+			continue
+		}
+		seen[s.FileID] = true
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s.FileID)
+	}
+	return b.String()
 }
 
 // setRouteHeaders tells the client what served its request.

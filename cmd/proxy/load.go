@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"llmproxy/providers"
+	"llmproxy/rag"
 )
 
 // LoadConfig reads the YAML file at path and parses it with the process
@@ -177,6 +178,14 @@ func (c *Config) applyDefaults() {
 		}
 		setDefault(&vs.MaxFileBytes, defaultMaxFileBytes)
 		setDefault(&vs.Index, "hnsw")
+	}
+	g := &c.RAG
+	setDefault(&g.TopK, rag.DefaultTopK)
+	setDefault(&g.RerankTopK, min(rag.DefaultRerankTopK, max(g.TopK, 1)))
+	setDefault(&g.MaxContextTokens, rag.DefaultMaxContextTokens)
+	setDefault(&g.OnError, "fail_closed")
+	if g.ScoreThreshold == nil {
+		g.ScoreThreshold = new(float64)
 	}
 }
 

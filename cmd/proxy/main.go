@@ -50,7 +50,7 @@ func run(args []string) error {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Warn("telemetry: export failed", slog.Any("err", err))
 	}))
-	srv, err := buildServer(cfg, log, prometheus.NewRegistry(), nil)
+	srv, err := buildServer(cfg, log, prometheus.NewRegistry(), deps{})
 	if err != nil {
 		return err
 	}

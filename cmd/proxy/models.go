@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -16,7 +17,7 @@ type modelInfo struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
-	// Type is "chat" or "embedding".
+	// Type is "chat", "embedding" or "rerank".
 	Type string `json:"llmproxy_type,omitempty"`
 	// Description marks the offline demo as not a real model.
 	Description string `json:"description,omitempty"`
@@ -42,6 +43,7 @@ func (s *Server) listModels(c *fiber.Ctx) error {
 const (
 	modelTypeChat      = "chat"
 	modelTypeEmbedding = "embedding"
+	modelTypeRerank    = "rerank"
 )
 
 // checkModel is the 404 for an alias that is unknown or not allowed to k,
@@ -62,10 +64,11 @@ func (s *Server) checkModel(k *teamKey, alias, want string) error {
 	if typ == want {
 		return nil
 	}
-	route, article := "/v1/chat/completions", "an "+typ
-	if want == modelTypeEmbedding {
-		route, article = "/v1/embeddings", "a "+typ
+	article := "a " + typ
+	if typ == modelTypeEmbedding {
+		article = "an " + typ
 	}
+	route := map[string]string{modelTypeChat: "/v1/chat/completions", modelTypeEmbedding: "/v1/embeddings", modelTypeRerank: "/v1/rerank"}[want]
 	return &router.Error{Kind: router.KindInvalidRequest, Param: "model", Code: "model_type_mismatch",
 		Message: "The model `" + alias + "` is " + article + " model and cannot be used with " + route + "."}
 }
@@ -89,10 +92,7 @@ type embedBody struct {
 }
 
 func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
-	k := c.Locals(localsKey).(*teamKey)
-	rec := &reqRecord{route: routeEmbed, start: time.Now(), team: k.team, keyID: k.id}
-	c.Locals(localsReq, rec)
-	body, err := s.readBody(c)
+	k, rec, body, err := s.wholeBody(c, routeEmbed)
 	if err != nil {
 		return err
 	}
@@ -103,21 +103,46 @@ func (s *Server) embeddingsHandler(c *fiber.Ctx) error {
 	if err := s.checkModel(k, req.Model, modelTypeEmbedding); err != nil {
 		return err
 	}
-	rec.model = req.Model
+	var resp *router.EmbedResponse
+	err = s.serveWhole(c, k, rec, req.Model, func(ctx context.Context, res *router.Result) (err error) {
+		req.Result = res
+		resp, err = s.embed.ServeEmbed(ctx, req) // the chain: usage, budget, rate limits, router
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	rec.usage = resp.Usage
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(resp.Data)
+}
+
+// wholeBody starts a whole-reply request (embeddings, rerank): its team
+// key, its access record, and its body.
+func (s *Server) wholeBody(c *fiber.Ctx, route string) (*teamKey, *reqRecord, []byte, error) {
+	k := c.Locals(localsKey).(*teamKey)
+	rec := &reqRecord{route: route, start: time.Now(), team: k.team, keyID: k.id}
+	c.Locals(localsReq, rec)
+	body, err := s.readBody(c)
+	return k, rec, body, err
+}
+
+// serveWhole runs call for alias with the request's context and the
+// record's Result, then sets the headers of what happened: the budget's
+// and, on success, what served, or on failure what was tried.
+func (s *Server) serveWhole(c *fiber.Ctx, k *teamKey, rec *reqRecord, alias string, call func(ctx context.Context, res *router.Result) error) error {
+	rec.model = alias
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
-	req.Result = &rec.result
-	resp, err := s.embed.ServeEmbed(ctx, req) // the chain: usage, budget, rate limits, router
+	err := call(ctx, &rec.result)
 	rec.fill()
 	setResultHeaders(c, &rec.result)
 	if err != nil {
 		setAttemptHeaders(c, rec.result.Attempts, rec.result.Target.Provider)
 		return err
 	}
-	rec.usage = resp.Usage
 	setRouteHeaders(c, &rec.result)
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(resp.Data)
+	return nil
 }
 
 // parseEmbedRequest validates an embeddings body the way OpenAI does.

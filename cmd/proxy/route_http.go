@@ -83,7 +83,8 @@ func (s *Server) adminDeployments(c *fiber.Ctx) error {
 // budget guard reports its decision (downgrade, clamp, refusal) without
 // reserving or counting the request against a rate limit, the router
 // reports its ordered candidates without calling an upstream, and every
-// stage may add a note. It changes no state.
+// stage may add a note. It changes no state, except that a request asking
+// for retrieval has its query embedded (and charged) for real.
 func (s *Server) explainHandler(c *fiber.Ctx) error {
 	k := c.Locals(localsKey).(*teamKey)
 	body, err := s.readBody(c)
@@ -97,6 +98,7 @@ func (s *Server) explainHandler(c *fiber.Ctx) error {
 	if err := s.checkModel(k, req.Model, modelTypeChat); err != nil {
 		return err
 	}
+	req.VectorStoreIDs = c.Get(headerVectorStores)
 	ctx, cancel := s.requestContext(c, k)
 	defer cancel()
 	asked := req.Model // read before the chain: the caller does not read the request back
@@ -109,6 +111,12 @@ func (s *Server) explainHandler(c *fiber.Ctx) error {
 	st.Close()
 	out := explainBody{Object: "route.explain", Model: asked, Stream: req.Stream, Candidates: res.Candidates,
 		RoutedModel: res.Alias, DowngradedFrom: res.DowngradedFrom, Budget: res.Budget, Stages: res.Notes}
+	if res.RAG != "" {
+		out.Retrieval = &explainRetrieval{Status: res.RAG, Sources: res.Sources}
+		if out.Retrieval.Sources == nil {
+			out.Retrieval.Sources = []router.Source{}
+		}
+	}
 	if out.Stages == nil {
 		out.Stages = []router.Note{}
 	}
@@ -141,6 +149,19 @@ type explainBody struct {
 	WouldFail *apiErrorBody `json:"would_fail,omitempty"`
 	// Stages are the notes each stage left, outermost first.
 	Stages []router.Note `json:"stages"`
+	// Retrieval is what RAG would put in the prompt, when the request
+	// asks for it. Its search is real: the query's embedding is an
+	// upstream call, charged to the team (ledger route "rag"); the rerank
+	// is not run.
+	Retrieval *explainRetrieval `json:"retrieval,omitempty"`
+}
+
+// explainRetrieval is RAG's part of an explain answer.
+type explainRetrieval struct {
+	// Status is what retrieval did: used, no_results or skipped.
+	Status string `json:"status"`
+	// Sources are the chunks that would be cited (file, chunk, score).
+	Sources []router.Source `json:"sources"`
 }
 
 // setAttemptHeaders tells an operator what a failed request went through:

@@ -43,11 +43,13 @@ type Server struct {
 	embed router.EmbedHandler
 	// embedder is the embedding service's Go API, bound to embed.
 	embedder *embed.Service
-	router   *router.Router
-	models   []modelInfo
-	byModel  map[string]*modelInfo
-	metrics  *metrics
-	gather   *prometheus.Registry
+	// rerank is the rerank chain: the budget guard around the router.
+	rerank  router.RerankHandler
+	router  *router.Router
+	models  []modelInfo
+	byModel map[string]*modelInfo
+	metrics *metrics
+	gather  *prometheus.Registry
 	// base is the parent of every request context: cancelling it stops
 	// every in-flight upstream call at the end of a drain.
 	base   context.Context
@@ -106,6 +108,9 @@ type ServerOptions struct {
 	// must be its chain. NewServer binds it and records its calls in the
 	// usage ledger.
 	Embedder *embed.Service
+	// Rerank serves /v1/rerank and RAG's rerank step: the budget guard
+	// around Router (wire.go).
+	Rerank   router.RerankHandler
 	Router   *router.Router
 	Models   []modelInfo
 	Registry *prometheus.Registry
@@ -140,6 +145,7 @@ func NewServer(o ServerOptions) *Server {
 		panic("llmproxy: the chat chain does not serve embeddings")
 	}
 	s.embed = embed
+	s.rerank = o.Rerank
 	if o.Embed != nil {
 		s.embed = o.Embed
 	}
@@ -196,6 +202,7 @@ func (s *Server) routes() {
 	// 404 rather than asking for a key.
 	a.Post("/v1/chat/completions", s.auth, s.chatHandler)
 	a.Post("/v1/embeddings", s.auth, s.embeddingsHandler)
+	a.Post("/v1/rerank", s.auth, s.rerankHandler)
 	a.Get("/v1/models", s.auth, s.listModels)
 	a.Get("/v1/models/:id", s.auth, s.getModel)
 	a.Get("/v1/usage", s.auth, s.usageHandler)

@@ -18,12 +18,13 @@ import (
 
 // The closed sets of values the schema accepts.
 var (
-	modelTypes       = []string{"chat", "embedding"}
+	modelTypes       = []string{"chat", "embedding", "rerank"}
 	routerStrategies = []string{"weighted", "priority", "least_latency", "least_inflight", "cost"}
 	capabilityNames  = []string{"tools", "vision", "json_schema"}
 	budgetPeriods    = []string{"day", "week", "month"}
 	downgradePolicys = []string{"keep", "deny"}
 	redisOnError     = []string{"fail_open", "fail_closed"}
+	ragOnError       = []string{"fail_open", "fail_closed"}
 	unpricedPolicies = []string{"allow", "deny"}
 	logLevels        = []string{"debug", "info", "warn", "error"}
 )
@@ -45,6 +46,7 @@ func (c *Config) Validate(knownProviderTypes []string) error {
 	v.embeddings()
 	v.vectorStores()
 	v.telemetry()
+	v.rag()
 	return errors.Join(v.errs...)
 }
 

@@ -10,16 +10,31 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"llmproxy/budget"
 	"llmproxy/providers"
+	"llmproxy/rag"
 	"llmproxy/router"
 	"llmproxy/store/redis"
 )
 
+// deps are what buildServer takes beyond the config: the parts a test
+// replaces, and the seams of subsystems still to be wired.
+type deps struct {
+	// hc, when set, is the upstream HTTP client of every provider (tests);
+	// nil gives each provider its own, dialing within its
+	// timeouts.connect.
+	hc *http.Client
+	// retriever is RAG's vector-store search. TODO(lead): issue 11's
+	// vectorstore.Service, adapted to rag.Retriever, when it is nil #12.
+	// Until then nil: requests that ask for retrieval fail it (rag's
+	// on_error decides: 503 or no context).
+	retriever rag.Retriever
+}
+
 // buildServer wires a loaded config into a Server: providers, the router,
-// the middleware chain, keys and metrics. hc, when set, is the upstream
-// HTTP client of every provider (tests); nil gives each provider its own,
-// dialing within its timeouts.connect.
-func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *http.Client) (*Server, error) {
+// the middleware chain, keys and metrics.
+func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, d deps) (*Server, error) {
+	hc := d.hc
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
@@ -123,11 +138,30 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err != nil {
 		return nil, err
 	}
-	mws := []router.Middleware{mem.Middleware()}
 	guard, err := buildGuard(cfg, log, reg, rdb, store, prices)
 	if err != nil {
 		return nil, err
 	}
+	var rerank router.RerankHandler = countedRerank{next: rt, count: budget.NewCounter().Text}
+	if guard != nil {
+		rerank = guard.Rerank(rerank)
+	}
+	emb, err := buildEmbed(cfg, log, reg, rdb)
+	if err != nil {
+		return nil, err
+	}
+	vs := buildVectorStores(cfg, log, reg, emb)
+	if d.retriever == nil && vs != nil {
+		d.retriever = storeRetriever{vs}
+	}
+	// RAG runs after memory (it retrieves for the newest user message)
+	// and before the guard, so budgets count the references it adds.
+	rerankGo := &rerankAPI{next: rerank}
+	rg, err := buildRAG(cfg, log, reg, d.retriever, rerankGo)
+	if err != nil {
+		return nil, err
+	}
+	mws := []router.Middleware{mem.Middleware(), rg.Middleware()}
 	var guardMW router.Middleware
 	if guard != nil {
 		guardMW = guard.Middleware()
@@ -136,18 +170,13 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if guard != nil {
 		usage.status = guard.Status
 	}
-	emb, err := buildEmbed(cfg, log, reg, rdb)
-	if err != nil {
-		return nil, err
-	}
 	bg := newJobs(cfg, log, memJobs)
 	bg.middleware = tr.jobs()
-	vs := buildVectorStores(cfg, log, reg, emb)
 	if vs != nil {
 		bg.parts = append(bg.parts, vs.jobs(bg))
 	}
 	srv := NewServer(ServerOptions{
-		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Router: rt, Models: infos,
+		Log: log, Keys: keys, Chat: router.Chain(rt, mws...), Embed: embedChain(rt, emb, guardMW), Embedder: emb, Rerank: rerank, Router: rt, Models: infos,
 		Registry: reg, Metrics: met, Server: cfg.Server, Checks: checks, Usage: usage, Memory: mem, VectorStores: vs, Tracing: tr,
 		Closers: []func(context.Context) error{bg.stop, func(context.Context) error { emb.Close(); return nil }, closeUsage},
 	})
@@ -156,6 +185,7 @@ func buildServer(cfg *Config, log *slog.Logger, reg *prometheus.Registry, hc *ht
 	if err := bg.start(store); err != nil {
 		return nil, err
 	}
+	rerankGo.record = srv.recordUsage
 	built = true
 	startRouterBackground(srv, cfg, cd, clients)
 	if rdb != nil {

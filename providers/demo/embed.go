@@ -8,8 +8,6 @@ import (
 	"hash/fnv"
 	"math"
 	"strconv"
-	"strings"
-	"unicode"
 
 	"llmproxy/router"
 )
@@ -156,10 +154,7 @@ func hashEmbed(vec []float32, text string) {
 		}
 		acc[sum%uint64(len(acc))] += sign
 	}
-	toks := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
-	})
-	for _, t := range toks {
+	for _, t := range terms(text) {
 		add(t)
 	}
 	norm := 0.0

@@ -52,11 +52,13 @@ type Client struct {
 	up       upstream.Client
 	chatURL  string
 	embedURL string
-	needsKey bool // empty key against api.openai.com: fail without a call
-	now      func() time.Time
-	maxChat  int64
-	maxEmbed int64
-	urlFor   func(path, model string) string
+	// rerankURL is {base}/rerank (rerank.go).
+	rerankURL string
+	needsKey  bool // empty key against api.openai.com: fail without a call
+	now       func() time.Time
+	maxChat   int64
+	maxEmbed  int64
+	urlFor    func(path, model string) string
 }
 
 var (
@@ -76,14 +78,15 @@ func New(cfg Config, hc *http.Client) (*Client, error) {
 	}
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	c := &Client{
-		name:     cfg.Name,
-		chatURL:  base + "/chat/completions",
-		embedURL: base + "/embeddings",
-		needsKey: cfg.APIKey == "" && strings.EqualFold(u.Hostname(), "api.openai.com"),
-		now:      time.Now,
-		maxChat:  maxChatBody,
-		maxEmbed: maxEmbedBody,
-		urlFor:   cfg.URL,
+		name:      cfg.Name,
+		chatURL:   base + "/chat/completions",
+		embedURL:  base + "/embeddings",
+		rerankURL: base + "/rerank",
+		needsKey:  cfg.APIKey == "" && strings.EqualFold(u.Hostname(), "api.openai.com"),
+		now:       time.Now,
+		maxChat:   maxChatBody,
+		maxEmbed:  maxEmbedBody,
+		urlFor:    cfg.URL,
 	}
 	c.up = upstream.Client{Name: cfg.Name, Key: cfg.APIKey, HTTP: hc, Headers: cfg.Headers, Status: c.statusError,
 		Redactor: upstream.NewRedactor(cfg.APIKey, cfg.Headers, cfg.BaseURL)}
