@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -22,7 +23,7 @@ func TestE2EReplicaEmbedCache(t *testing.T) {
 	reps := startReplicas(t, st, 2, up, nil, func(c *Config) {
 		c.Models = append(c.Models, ModelConfig{Name: "emb", Type: "embedding",
 			Deployments: []DeploymentConfig{{Provider: "a", Model: upstreamEmbed, Weight: 1}}})
-		d := Duration(250e6)
+		d := Duration(time.Second) // the longest allowed: batches fill even when arrivals trickle in under load
 		c.Embeddings.Batch.MaxWait = &d
 	})
 	texts := make([]string, 1000)
