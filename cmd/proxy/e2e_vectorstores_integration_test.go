@@ -59,6 +59,7 @@ func ledgerRoutesPG(t *testing.T, dbURL string) map[string]int {
 // TestVectorStoresE2ENodePostgres is TestVectorStoresE2ENode on
 // PostgreSQL.
 func TestVectorStoresE2ENodePostgres(t *testing.T) {
+	node, mods := nodeSDK(t)
 	dbURL := testSchema(t, "llmproxy_vsnode_")
-	runVectorStoresNode(t, startE2EWith(t, vectorConfig("", "\ndatabase:\n  url: \""+dbURL+"\"\n")))
+	runVectorStoresNode(t, node, mods, startE2EWith(t, vectorConfig("", "\ndatabase:\n  url: \""+dbURL+"\"\n")))
 }

@@ -13,13 +13,13 @@ import (
 // official Node SDK on SQLite (needs node and LLMPROXY_TEST_NODE_MODULES,
 // like TestMemoryE2ENode).
 func TestVectorStoresE2ENode(t *testing.T) {
-	runVectorStoresNode(t, startE2EWith(t, vectorConfig("", "")))
+	node, mods := nodeSDK(t) // before the proxy starts: a skip stops it at once
+	runVectorStoresNode(t, node, mods, startE2EWith(t, vectorConfig("", "")))
 }
 
 // runVectorStoresNode drives e with the Node script and checks what it saw.
-func runVectorStoresNode(t *testing.T, e *e2e) {
+func runVectorStoresNode(t *testing.T, node, mods string, e *e2e) {
 	t.Helper()
-	node, mods := nodeSDK(t)
 	docsJSON, _ := json.Marshal(docs)
 	cmd := exec.Command(node, "testdata/node/vectorstores.cjs")
 	cmd.Env = append(os.Environ(), "NODE_PATH="+mods, "PROXY_URL="+e.url, "PROXY_KEY="+teamKeyDefault, "DOCS="+string(docsJSON))
