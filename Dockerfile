@@ -19,6 +19,10 @@ COPY --from=build /out/llmproxy /llmproxy
 COPY configs/docker.yaml /etc/llmproxy/config.yaml
 COPY --from=build --chown=65532:65532 /out/data /var/lib/llmproxy
 ENV LLMPROXY_CONFIG=/etc/llmproxy/config.yaml
+# The PDF engine (PDFium in WebAssembly) is compiled on the first PDF a
+# process reads (5-20 s of CPU) and cached under the user cache dir: keep it
+# on the data volume so a restart reuses it.
+ENV XDG_CACHE_HOME=/var/lib/llmproxy/cache
 USER 65532:65532
 WORKDIR /var/lib/llmproxy
 EXPOSE 8080
