@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"llmproxy/router"
+	"llmproxy/telemetry"
 )
 
 // errNoRetriever fails retrieval on a server without vector stores.
@@ -66,15 +67,23 @@ func (r *RAG) retrieve(ctx context.Context, req *router.ChatRequest, res *router
 		return nil, errNoRetriever
 	}
 	id, _ := router.IdentityFrom(ctx)
-	ids, err := r.o.Retriever.ResolveStores(ctx, id.Team, set.VectorStores)
+	sctx, sp := telemetry.Start(ctx, "rag.retrieve")
+	ids, err := r.o.Retriever.ResolveStores(sctx, id.Team, set.VectorStores)
 	if err != nil {
-		return nil, fmt.Errorf("rag: resolve stores: %w", err)
+		err = fmt.Errorf("rag: resolve stores: %w", err)
+		sp.End(err)
+		return nil, err
 	}
-	hits, err := r.o.Retriever.Search(router.WithLedgerRoute(ctx, "rag"), id.Team, ids, q, set.TopK, set.ScoreThreshold)
+	hits, err := r.o.Retriever.Search(router.WithLedgerRoute(sctx, "rag"), id.Team, ids, q, set.TopK, set.ScoreThreshold)
 	if err != nil {
-		return nil, fmt.Errorf("rag: search: %w", err)
+		err = fmt.Errorf("rag: search: %w", err)
+		sp.End(err)
+		return nil, err
 	}
 	hits = clean(hits, set)
+	sp.SetInt("llmproxy.rag.stores", len(ids))
+	sp.SetInt("llmproxy.rag.results", len(hits))
+	sp.End(nil)
 	if set.RerankModel == "" || len(hits) <= 1 {
 		return hits, nil
 	}
@@ -87,10 +96,16 @@ func (r *RAG) retrieve(ctx context.Context, req *router.ChatRequest, res *router
 	for i := range hits {
 		docs[i] = hits[i].Content
 	}
-	rr, err := r.o.Rerank.ServeRerank(ctx, &router.RerankRequest{Model: set.RerankModel, Query: q, Documents: docs, TopN: min(set.RerankTopK, len(hits))})
+	rctx, rsp := telemetry.Start(ctx, "rag.rerank")
+	rr, err := r.o.Rerank.ServeRerank(rctx, &router.RerankRequest{Model: set.RerankModel, Query: q, Documents: docs, TopN: min(set.RerankTopK, len(hits))})
 	if err != nil {
-		return nil, fmt.Errorf("rag: rerank: %w", err)
+		err = fmt.Errorf("rag: rerank: %w", err)
+		rsp.End(err)
+		return nil, err
 	}
+	rsp.SetInt("llmproxy.rag.documents", len(docs))
+	rsp.SetInt("llmproxy.rag.results", len(rr.Results))
+	rsp.End(nil)
 	out := make([]Hit, 0, len(rr.Results))
 	for _, k := range rr.Results {
 		if k.Index >= 0 && k.Index < len(hits) && len(out) < set.RerankTopK {

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"llmproxy/router"
+	"llmproxy/telemetry"
 )
 
 // SearchRequest is a hybrid search over team's stores.
@@ -47,7 +48,12 @@ const (
 // route is ctx's, "search" when ctx sets none), runs the vector and
 // full-text searches and returns the fused results, best first. A store
 // id the team does not own is an error wrapping ErrNotFound.
-func (s *Service) Search(ctx context.Context, team string, req SearchRequest) ([]Result, error) {
+func (s *Service) Search(ctx context.Context, team string, req SearchRequest) (out []Result, err error) {
+	ctx, sp := telemetry.Start(ctx, "vectorstore.search")
+	defer func() {
+		sp.SetInt("llmproxy.vector_store.results", len(out))
+		sp.End(err)
+	}()
 	start := s.o.Now()
 	defer func() { s.m.search.Observe(s.o.Now().Sub(start).Seconds()) }()
 	if req.MaxResults <= 0 {
@@ -110,7 +116,7 @@ func (s *Service) Search(ctx context.Context, team string, req SearchRequest) ([
 		}
 	}
 	fused := Fuse(vec, text)
-	out := make([]Result, 0, min(len(fused), req.MaxResults))
+	out = make([]Result, 0, min(len(fused), req.MaxResults))
 	for _, h := range fused {
 		if len(out) == req.MaxResults {
 			break
