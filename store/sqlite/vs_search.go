@@ -305,8 +305,11 @@ func scanHit(rows *sql.Rows) (vectorstore.Hit, error) {
 }
 
 // TextSearch implements vectorstore.Searcher with FTS5: chunks holding any
-// of the terms, ranked by bm25 (Score is -bm25: higher is better). A
-// filter is applied to the ranked rows until K pass.
+// of the terms, ranked by bm25 (Score is -bm25: higher is better). The
+// ranking reads only ids and ranks; the K best are joined to their text
+// afterwards (a top-N sort carries every column it returns, and reading
+// each match's content made a search over 100k chunks several times
+// slower). A filter becomes the list of (store, file) pairs that pass it.
 func (d *DB) TextSearch(ctx context.Context, q vectorstore.TextQuery) ([]vectorstore.Hit, error) {
 	if len(q.Terms) == 0 || len(q.StoreIDs) == 0 {
 		return nil, nil
@@ -319,26 +322,61 @@ func (d *DB) TextSearch(ctx context.Context, q vectorstore.TextQuery) ([]vectors
 	for _, id := range q.StoreIDs {
 		args = append(args, id)
 	}
-	sqlq := hitSelect + `, -bm25(documents_fts)` + hitFrom + ` JOIN documents_fts ON documents_fts.rowid = d.id
-		WHERE documents_fts MATCH ? AND d.collection_id IN (` + placeholders(len(q.StoreIDs)) + `)
-		ORDER BY bm25(documents_fts)`
-	if q.Filter == nil {
-		sqlq += ` LIMIT ?`
-		args = append(args, q.K)
+	files := ""
+	if q.Filter != nil {
+		pass, err := d.passing(ctx, q.StoreIDs, q.Filter)
+		if err != nil || len(pass) == 0 {
+			return nil, err
+		}
+		files = ` AND d.collection_id || '/' || d.file_id IN (` + placeholders(len(pass)) + `)`
+		args = append(args, pass...)
 	}
-	rows, err := d.db.QueryContext(ctx, sqlq, args...)
+	sqlq := `WITH top AS (
+		SELECT d.id, bm25(documents_fts) AS r FROM documents_fts JOIN documents d ON d.id = documents_fts.rowid
+		WHERE documents_fts MATCH ? AND d.collection_id IN (` + placeholders(len(q.StoreIDs)) + `)` + files + `
+		ORDER BY r LIMIT ?)
+	` + hitSelect + `, -top.r` + hitFrom + ` JOIN top ON top.id = d.id ORDER BY top.r, d.id`
+	rows, err := d.db.QueryContext(ctx, sqlq, append(args, q.K)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: text search: %w", err)
 	}
 	defer rows.Close()
 	var out []vectorstore.Hit
-	for len(out) < q.K && rows.Next() {
+	for rows.Next() {
 		h, err := scanHit(rows)
 		if err != nil {
 			return nil, err
 		}
-		if q.Filter.Match(h.Attributes) {
-			out = append(out, h)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// passing lists "store/file" for the files of stores whose attributes
+// pass f.
+func (d *DB) passing(ctx context.Context, stores []string, f *vectorstore.Filter) ([]any, error) {
+	args := make([]any, len(stores))
+	for i, s := range stores {
+		args[i] = s
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT vector_store_id, file_id, attributes FROM vector_store_files
+		WHERE vector_store_id IN (`+placeholders(len(stores))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: filter files: %w", err)
+	}
+	defer rows.Close()
+	var out []any
+	for rows.Next() {
+		var store, file, attrs string
+		var m map[string]any
+		if err := rows.Scan(&store, &file, &attrs); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(attrs), &m); err != nil {
+			return nil, fmt.Errorf("sqlite: attributes: %w", err)
+		}
+		if f.Match(m) {
+			out = append(out, store+"/"+file)
 		}
 	}
 	return out, rows.Err()
