@@ -5,6 +5,7 @@ package postgres
 import (
 	"context"
 	"testing"
+	"time"
 
 	"llmproxy/vectorstore/vectorstoretest"
 )
@@ -31,20 +32,34 @@ func TestVectorStoresIVFFlat(t *testing.T) {
 
 // BenchmarkVectorSearch: go test -tags integration -run '^$' -bench
 // VectorSearch ./store/postgres/ (LLMPROXY_BENCH_CHUNKS=100000 for the
-// larger store), with each index kind, the index built after the load.
+// larger store), with each index kind built after the load, as a bulk load
+// should (the load itself goes through ivfflat, whose builds are quick).
 func BenchmarkVectorSearch(b *testing.B) {
-	for _, kind := range []string{IndexHNSW, IndexIVFFlat} {
+	ctx := context.Background()
+	db, _ := mustOpenDB(b)
+	load, err := db.VectorStores(ctx, IndexIVFFlat)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := vectorstoretest.Load(b, load, vectorstoretest.BenchChunks(), 384)
+	for _, kind := range []string{IndexIVFFlat, IndexHNSW} {
 		b.Run(kind, func(b *testing.B) {
-			db, _ := mustOpenDB(b)
-			v, err := db.VectorStores(context.Background(), kind)
+			v, err := db.VectorStores(ctx, kind)
 			if err != nil {
 				b.Fatal(err)
 			}
-			store := vectorstoretest.Load(b, v, vectorstoretest.BenchChunks(), 384)
-			if err := v.BuildIndex(context.Background(), 384); err != nil {
+			if _, err := v.pool.Exec(ctx, `DROP INDEX IF EXISTS documents_ivfflat_384, documents_hnsw_384`); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := v.pool.Exec(context.Background(), `ANALYZE documents`); err != nil {
+			if _, err := v.pool.Exec(ctx, `DELETE FROM vector_indexes`); err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			if err := v.BuildIndex(ctx, 384); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%s index over %d chunks built in %v", kind, vectorstoretest.BenchChunks(), time.Since(start).Round(time.Millisecond))
+			if _, err := v.pool.Exec(ctx, `ANALYZE documents`); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()

@@ -173,7 +173,7 @@ func (d *DB) DeleteFile(ctx context.Context, team, id string) error {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	for _, s := range stores {
-		d.vecs.invalidate(s)
+		d.vecs.removeFile(s, id)
 	}
 	if path, err := d.filePath(id); err == nil {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -112,28 +112,34 @@ func (d *DB) CompleteIngest(ctx context.Context, ref vectorstore.FileRef, chunks
 		return fmt.Errorf("sqlite: delete old chunks: %w", err)
 	}
 	st, err := tx.PrepareContext(ctx, `INSERT INTO documents (collection_id, file_id, chunk_index, content, tokens, metadata,
-		embedding, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		embedding, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
 		return fmt.Errorf("sqlite: prepare insert: %w", err)
 	}
 	defer st.Close()
-	for _, c := range chunks {
+	ids := make([]int64, len(chunks))
+	for i, c := range chunks {
 		meta, err := json.Marshal(chunkMeta{FileID: ref.FileID, ChunkIndex: c.Index, Attributes: json.RawMessage(attrs)})
 		if err != nil {
 			return err
 		}
-		if _, err := st.ExecContext(ctx, ref.StoreID, ref.FileID, c.Index, c.Content, c.Tokens, string(meta),
-			encodeVector(c.Embedding), now, now); err != nil {
+		if err := st.QueryRowContext(ctx, ref.StoreID, ref.FileID, c.Index, c.Content, c.Tokens, string(meta),
+			encodeVector(c.Embedding), now, now).Scan(&ids[i]); err != nil {
 			return fmt.Errorf("sqlite: insert chunk: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE vector_stores SET last_active_at = ? WHERE id = ?`, now, ref.StoreID); err != nil {
 		return fmt.Errorf("sqlite: touch vector store: %w", err)
 	}
+	var am map[string]any
+	if err := json.Unmarshal([]byte(attrs), &am); err != nil {
+		return fmt.Errorf("sqlite: attributes: %w", err)
+	}
+	fv := fileVectors(am, ids, chunks)
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
-	d.vecs.invalidate(ref.StoreID)
+	d.vecs.setFile(ref.StoreID, ref.FileID, fv)
 	return nil
 }
 

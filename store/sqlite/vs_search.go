@@ -21,20 +21,28 @@ import (
 // searched is compared with the query (cosine similarity), over vectors
 // kept in memory (DEPS.md: 100k × 384 dimensions in about 20 ms on two
 // cores; a scan over the blobs in SQLite would read them all per query).
-// A store's vectors are loaded on its first search and dropped by any
-// write to its chunks; attributes are kept per file, so a filter is one
-// lookup per file. Above a few 100k chunks, use PostgreSQL.
+// A store's vectors are loaded on its first search and then kept current
+// file by file as chunks are written (a completed ingestion puts its
+// file's vectors in, a detach or delete takes them out), so searching
+// while files are ingested does not reload the store. Attributes are kept
+// per file: a filter is one test per file. Above a few 100k chunks, use
+// PostgreSQL.
 
-// storeVecs is one store's chunks, normalised to unit length.
-type storeVecs struct {
+// fileVecs is one attached file's chunks, normalised to unit length.
+type fileVecs struct {
+	attrs map[string]any
 	ids   []int64
-	file  []int32 // index into attrs
 	vecs  [][]float32
-	attrs []map[string]any
 }
 
-// vecCache holds storeVecs by store id. version counts a store's
-// invalidations, so a load that raced with a write is not kept.
+// storeVecs is one store's files. It is never changed once published: a
+// write builds a new one (copying the map, not the vectors).
+type storeVecs struct {
+	files map[string]*fileVecs
+}
+
+// vecCache holds storeVecs by store id. version counts a store's writes,
+// so a load that raced with one is not kept.
 type vecCache struct {
 	mu      sync.Mutex
 	stores  map[string]*storeVecs
@@ -45,14 +53,52 @@ func newVecCache() vecCache {
 	return vecCache{stores: map[string]*storeVecs{}, version: map[string]uint64{}}
 }
 
-func (c *vecCache) invalidate(storeID string) {
+// update applies f to a copy of storeID's files, if they are loaded.
+func (c *vecCache) update(storeID string, f func(files map[string]*fileVecs)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.version[storeID]++
+	sv := c.stores[storeID]
+	if sv == nil {
+		return
+	}
+	files := make(map[string]*fileVecs, len(sv.files)+1)
+	for k, v := range sv.files {
+		files[k] = v
+	}
+	f(files)
+	c.stores[storeID] = &storeVecs{files: files}
+}
+
+// drop forgets storeID (deleted).
+func (c *vecCache) drop(storeID string) {
 	c.mu.Lock()
 	delete(c.stores, storeID)
 	c.version[storeID]++
 	c.mu.Unlock()
 }
 
-// get returns storeID's vectors, loading them when they are not cached.
+// setFile puts a file's completed chunks in.
+func (c *vecCache) setFile(storeID, fileID string, fv *fileVecs) {
+	c.update(storeID, func(files map[string]*fileVecs) { files[fileID] = fv })
+}
+
+// removeFile takes a detached or deleted file out.
+func (c *vecCache) removeFile(storeID, fileID string) {
+	c.update(storeID, func(files map[string]*fileVecs) { delete(files, fileID) })
+}
+
+// setAttrs replaces a file's attributes.
+func (c *vecCache) setAttrs(storeID, fileID string, attrs map[string]any) {
+	c.update(storeID, func(files map[string]*fileVecs) {
+		if fv := files[fileID]; fv != nil {
+			files[fileID] = &fileVecs{attrs: attrs, ids: fv.ids, vecs: fv.vecs}
+		}
+	})
+}
+
+// storeVectors returns storeID's vectors, loading them when they are not
+// cached.
 func (d *DB) storeVectors(ctx context.Context, storeID string) (*storeVecs, error) {
 	c := &d.vecs
 	c.mu.Lock()
@@ -79,31 +125,29 @@ func (d *DB) loadVectors(ctx context.Context, storeID string) (*storeVecs, error
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
-	sv := &storeVecs{}
-	files := map[string]int32{}
+	sv := &storeVecs{files: map[string]*fileVecs{}}
 	rows, err := tx.QueryContext(ctx, `SELECT file_id, attributes FROM vector_store_files WHERE vector_store_id = ?`, storeID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: load attributes: %w", err)
 	}
 	for rows.Next() {
 		var id, attrs string
-		var m map[string]any
+		fv := &fileVecs{}
 		if err := rows.Scan(&id, &attrs); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(attrs), &m); err != nil {
+		if err := json.Unmarshal([]byte(attrs), &fv.attrs); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("sqlite: attributes: %w", err)
 		}
-		files[id] = int32(len(sv.attrs))
-		sv.attrs = append(sv.attrs, m)
+		sv.files[id] = fv
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT id, file_id, embedding FROM documents WHERE collection_id = ?`, storeID)
+	rows, err = tx.QueryContext(ctx, `SELECT id, file_id, embedding FROM documents WHERE collection_id = ? ORDER BY file_id, chunk_index`, storeID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: load vectors: %w", err)
 	}
@@ -116,23 +160,34 @@ func (d *DB) loadVectors(ctx context.Context, storeID string) (*storeVecs, error
 		if err := rows.Scan(&id, &file, &blob); err != nil {
 			return nil, err
 		}
-		fi, ok := files[file]
-		if !ok || len(blob)%4 != 0 {
+		fv := sv.files[file]
+		if fv == nil || len(blob)%4 != 0 {
 			continue
 		}
 		n := len(blob) / 4
 		if cap(backing)-len(backing) < n {
 			backing = make([]float32, 0, max(n*1024, 1<<16))
 		}
-		v := backing[len(backing) : len(backing)+n]
+		v := backing[len(backing) : len(backing)+n : len(backing)+n]
 		backing = backing[:len(backing)+n]
 		for i := range v {
 			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4*i:]))
 		}
 		normalize(v)
-		sv.ids, sv.file, sv.vecs = append(sv.ids, id), append(sv.file, fi), append(sv.vecs, v)
+		fv.ids, fv.vecs = append(fv.ids, id), append(fv.vecs, v)
 	}
 	return sv, rows.Err()
+}
+
+// fileVectors is chunks' embeddings, normalised, with their row ids.
+func fileVectors(attrs map[string]any, ids []int64, chunks []vectorstore.Chunk) *fileVecs {
+	fv := &fileVecs{attrs: attrs, ids: ids, vecs: make([][]float32, len(chunks))}
+	for i, c := range chunks {
+		v := slices.Clone(c.Embedding)
+		normalize(v)
+		fv.vecs[i] = v
+	}
+	return fv
 }
 
 func normalize(v []float32) {
@@ -206,23 +261,30 @@ func (d *DB) VectorSearch(ctx context.Context, q vectorstore.VectorQuery) ([]vec
 		if err != nil {
 			return nil, err
 		}
-		pass := make([]bool, len(sv.attrs))
-		for i, a := range sv.attrs {
-			pass[i] = q.Filter.Match(a)
+		var parts []*fileVecs
+		total := 0
+		for _, fv := range sv.files {
+			if len(fv.vecs) > 0 && q.Filter.Match(fv.attrs) {
+				parts = append(parts, fv)
+				total += len(fv.vecs)
+			}
 		}
-		parts := 1
-		if len(sv.vecs) >= parallelAbove {
-			parts = runtime.GOMAXPROCS(0)
+		// Split the files across the CPUs when there is enough to do.
+		workers := 1
+		if total >= parallelAbove {
+			workers = min(runtime.GOMAXPROCS(0), len(parts))
 		}
-		tops := make([]topK, parts)
+		tops := make([]topK, workers)
 		var wg sync.WaitGroup
-		for p := range parts {
-			lo, hi := p*len(sv.vecs)/parts, (p+1)*len(sv.vecs)/parts
+		for w := range workers {
 			wg.Go(func() {
-				h := &tops[p]
-				for i := lo; i < hi; i++ {
-					if v := sv.vecs[i]; pass[sv.file[i]] && len(v) == len(qv) {
-						h.offer(q.K, scored{sv.ids[i], dot(v, qv)})
+				h := &tops[w]
+				for i := w; i < len(parts); i += workers {
+					fv := parts[i]
+					for j, v := range fv.vecs {
+						if len(v) == len(qv) {
+							h.offer(q.K, scored{fv.ids[j], dot(v, qv)})
+						}
 					}
 				}
 			})
@@ -305,8 +367,11 @@ func scanHit(rows *sql.Rows) (vectorstore.Hit, error) {
 }
 
 // TextSearch implements vectorstore.Searcher with FTS5: chunks holding any
-// of the terms, ranked by bm25 (Score is -bm25: higher is better). A
-// filter is applied to the ranked rows until K pass.
+// of the terms, ranked by bm25 (Score is -bm25: higher is better). The
+// ranking reads only ids and ranks; the K best are joined to their text
+// afterwards (a top-N sort carries every column it returns, and reading
+// each match's content made a search over 100k chunks several times
+// slower). A filter becomes the list of (store, file) pairs that pass it.
 func (d *DB) TextSearch(ctx context.Context, q vectorstore.TextQuery) ([]vectorstore.Hit, error) {
 	if len(q.Terms) == 0 || len(q.StoreIDs) == 0 {
 		return nil, nil
@@ -319,26 +384,61 @@ func (d *DB) TextSearch(ctx context.Context, q vectorstore.TextQuery) ([]vectors
 	for _, id := range q.StoreIDs {
 		args = append(args, id)
 	}
-	sqlq := hitSelect + `, -bm25(documents_fts)` + hitFrom + ` JOIN documents_fts ON documents_fts.rowid = d.id
-		WHERE documents_fts MATCH ? AND d.collection_id IN (` + placeholders(len(q.StoreIDs)) + `)
-		ORDER BY bm25(documents_fts)`
-	if q.Filter == nil {
-		sqlq += ` LIMIT ?`
-		args = append(args, q.K)
+	files := ""
+	if q.Filter != nil {
+		pass, err := d.passing(ctx, q.StoreIDs, q.Filter)
+		if err != nil || len(pass) == 0 {
+			return nil, err
+		}
+		files = ` AND d.collection_id || '/' || d.file_id IN (` + placeholders(len(pass)) + `)`
+		args = append(args, pass...)
 	}
-	rows, err := d.db.QueryContext(ctx, sqlq, args...)
+	sqlq := `WITH top AS (
+		SELECT d.id, bm25(documents_fts) AS r FROM documents_fts JOIN documents d ON d.id = documents_fts.rowid
+		WHERE documents_fts MATCH ? AND d.collection_id IN (` + placeholders(len(q.StoreIDs)) + `)` + files + `
+		ORDER BY r LIMIT ?)
+	` + hitSelect + `, -top.r` + hitFrom + ` JOIN top ON top.id = d.id ORDER BY top.r, d.id`
+	rows, err := d.db.QueryContext(ctx, sqlq, append(args, q.K)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: text search: %w", err)
 	}
 	defer rows.Close()
 	var out []vectorstore.Hit
-	for len(out) < q.K && rows.Next() {
+	for rows.Next() {
 		h, err := scanHit(rows)
 		if err != nil {
 			return nil, err
 		}
-		if q.Filter.Match(h.Attributes) {
-			out = append(out, h)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// passing lists "store/file" for the files of stores whose attributes
+// pass f.
+func (d *DB) passing(ctx context.Context, stores []string, f *vectorstore.Filter) ([]any, error) {
+	args := make([]any, len(stores))
+	for i, s := range stores {
+		args[i] = s
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT vector_store_id, file_id, attributes FROM vector_store_files
+		WHERE vector_store_id IN (`+placeholders(len(stores))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: filter files: %w", err)
+	}
+	defer rows.Close()
+	var out []any
+	for rows.Next() {
+		var store, file, attrs string
+		var m map[string]any
+		if err := rows.Scan(&store, &file, &attrs); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(attrs), &m); err != nil {
+			return nil, fmt.Errorf("sqlite: attributes: %w", err)
+		}
+		if f.Match(m) {
+			out = append(out, store+"/"+file)
 		}
 	}
 	return out, rows.Err()

@@ -197,7 +197,7 @@ func (d *DB) UpdateAttributes(ctx context.Context, team, storeID, fileID string,
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlite: commit: %w", err)
 	}
-	d.vecs.invalidate(storeID)
+	d.vecs.setAttrs(storeID, fileID, orEmptyAny(attrs))
 	return f, nil
 }
 
@@ -212,7 +212,7 @@ func (d *DB) DetachFile(ctx context.Context, team, storeID, fileID string, at ti
 	if n, _ := res.RowsAffected(); n == 0 {
 		return vectorstore.ErrNotFound
 	}
-	d.vecs.invalidate(storeID)
+	d.vecs.removeFile(storeID, fileID)
 	_, _ = d.db.ExecContext(ctx, `UPDATE vector_stores SET last_active_at = ? WHERE id = ?`, at.UnixMicro(), storeID)
 	return nil
 }

@@ -153,6 +153,6 @@ func (d *DB) DeleteStore(ctx context.Context, team, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return vectorstore.ErrNotFound
 	}
-	d.vecs.invalidate(id)
+	d.vecs.drop(id)
 	return nil
 }

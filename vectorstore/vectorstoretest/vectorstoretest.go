@@ -422,6 +422,13 @@ func testSearch(t *testing.T, st vectorstore.Storage) {
 	if len(hits) != 1 || len(text) != 0 {
 		t.Errorf("after detach: %d vector hits, %d text hits; want 1 and 0", len(hits), len(text))
 	}
+	// Chunks completed after a search are found by the next one.
+	back := attach(t, st, team, s.ID, nil, []map[string]any{{"lang": "en"}}, f1)
+	complete(t, st, back[0], []vectorstore.Chunk{{Index: 0, Content: "a fox came back", Embedding: unit(dims, 0, 1, 0)}})
+	hits, _ = st.VectorSearch(ctx, vectorstore.VectorQuery{StoreIDs: []string{s.ID}, Vector: unit(dims, 0, 1, 0), K: 1})
+	if len(hits) != 1 || hits[0].Content != "a fox came back" {
+		t.Errorf("VectorSearch after a new completion = %+v; want the new chunk first", hits)
+	}
 	// A query of another dimension matches nothing rather than failing.
 	if hits, err := st.VectorSearch(ctx, vectorstore.VectorQuery{StoreIDs: []string{s.ID}, Vector: unit(4, 0, 1, 0), K: 10}); err != nil || len(hits) != 0 {
 		t.Errorf("VectorSearch with 4 dims = %d, %v; want none", len(hits), err)
