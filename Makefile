@@ -7,7 +7,7 @@ GO        ?= go
 PKGS      ?= ./...
 FUZZTIME  ?= 30s
 # Per test binary; a hang fails fast instead of eating the CI budget.
-TEST_TIMEOUT ?= 5m
+TEST_TIMEOUT ?= 8m
 CONFIG    ?= configs/example.yaml
 BIN       ?= bin/llmproxy
 

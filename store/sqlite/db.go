@@ -46,7 +46,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 // OpenFile opens (creating) the database at path and migrates it.
 func OpenFile(ctx context.Context, path string) (*DB, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(ON)"} {
+	// busy_timeout first: the pragmas run in order on each new connection,
+	// and switching to WAL takes a lock another opener may hold.
+	for _, p := range []string{"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

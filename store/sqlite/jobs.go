@@ -28,7 +28,7 @@ type Jobs struct {
 func OpenJobs(ctx context.Context, dir string, cfg *river.Config) (*Jobs, error) {
 	path := filepath.Join(dir, JobsFileName)
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)"} {
+	for _, p := range []string{"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
