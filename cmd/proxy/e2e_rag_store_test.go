@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -26,7 +28,10 @@ func TestE2ERAGRecallStore(t *testing.T) {
 	cfg.Models[0].RAG.RerankTopK = 3 // gpt-rag: search 5, rerank to 3
 	e := &e2e{proxy: startProxy(t, cfg), t: t, up: up}
 	c := e.noRetry()
-	ctx := withTimeout(t)
+	// The whole test shares one deadline: 36 uploads and 36 chats took
+	// over 10 s under -race on a loaded machine in a CI run.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
 
 	docs := recallDocs()
 	vs, err := c.VectorStores.New(ctx, openai.VectorStoreNewParams{Name: openai.String("handbook")})
