@@ -28,6 +28,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("llmproxy", flag.ContinueOnError)
 	path := fs.String("config", os.Getenv("LLMPROXY_CONFIG"), "path to the YAML config (env LLMPROXY_CONFIG)")
 	listen := fs.String("listen", "", "listen address, overriding server.listen")
+	pprofAddr := fs.String("pprof", os.Getenv("LLMPROXY_PPROF"), "serve Go's net/http/pprof on this address, e.g. 127.0.0.1:6060 (env LLMPROXY_PPROF; off by default; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +46,11 @@ func run(args []string) error {
 		return fmt.Errorf("config %s: %w", *path, err)
 	}
 	log := newLogger(cfg.Server.LogLevel)
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, log); err != nil {
+			return err
+		}
+	}
 	// The OpenTelemetry SDK reports export failures (a collector that is
 	// down) through its global handler: to our log, as degraded service.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
