@@ -87,6 +87,10 @@ func runSuite(ctx context.Context, sc suiteConfig, proxy, direct target) (*runRe
 		warm(ctx, newRequester(c, t, sc.model, false, 0), sc.conns, min(time.Second, sc.dur))
 		closeClient(c)
 	}
+	g0, m0 := math.NaN(), math.NaN()
+	if rss != nil {
+		g0, m0 = idleState(ctx, proxy)
+	}
 	var steps []scenario
 	if sc.only["open"] {
 		for _, rate := range sc.rates {
@@ -113,6 +117,11 @@ func runSuite(ctx context.Context, sc suiteConfig, proxy, direct target) (*runRe
 
 	if rss != nil {
 		peak := rss.Stop()
+		g, m := idleState(ctx, proxy)
+		res.set(rowDef{"idleg0", "proxy idle", "goroutines before the load", kindProxyOnly}, "proxy", g0)
+		res.set(rowDef{"idleg1", "proxy idle", "goroutines after the load", kindProxyOnly}, "proxy", g)
+		res.set(rowDef{"idlerss0", "proxy idle", "RSS MB before the load", kindProxyOnly}, "proxy", m0)
+		res.set(rowDef{"idlerss1", "proxy idle", "RSS MB after the load", kindProxyOnly}, "proxy", m)
 		hwm := math.NaN()
 		if _, b, err := procMem(proxy.pid); err == nil {
 			hwm = float64(b) / (1 << 20)
@@ -121,6 +130,30 @@ func runSuite(ctx context.Context, sc suiteConfig, proxy, direct target) (*runRe
 		res.set(rowDef{"hwm", "proxy memory", "VmHWM MB", kindProxyOnly}, "proxy", hwm)
 	}
 	return res, ctx.Err()
+}
+
+// idleState reads the proxy's goroutines and RSS with no load running,
+// once the goroutine count has settled (finished streams and closed
+// keep-alive connections unwind asynchronously; it waits up to 10 s).
+// Read before and after the scenarios, the pair shows whether both
+// return to their idle level after the overload (issue 15).
+func idleState(ctx context.Context, proxy target) (g, rssMB float64) {
+	g, rssMB = math.NaN(), math.NaN()
+	for i := 0; i < 20 && ctx.Err() == nil; i++ {
+		time.Sleep(500 * time.Millisecond)
+		n, err := goroutines(ctx, proxy.base+"/metrics")
+		if err != nil {
+			break
+		}
+		if float64(n) == g {
+			break
+		}
+		g = float64(n)
+	}
+	if rss, _, err := procMem(proxy.pid); err == nil {
+		rssMB = float64(rss) / (1 << 20)
+	}
+	return g, rssMB
 }
 
 // openRun is the open-loop scenario at one rate.
@@ -158,9 +191,15 @@ func serialRun(ctx context.Context, sc suiteConfig, t target, res *runResult) {
 // the fake's empty role chunk, so a stream needs chunks−1 events.
 func streamRun(ctx context.Context, sc suiteConfig, t target, res *runResult) {
 	c := newClient(sc.streams, sc.timeout)
+	cpu0, errCPU := procCPU(t.pid)
 	o := closedLoop(ctx, newRequester(c, t, sc.model, true, sc.chunks-1), sc.streams, sc.dur)
+	cpu1, errCPU1 := procCPU(t.pid)
 	closeClient(c)
 	name := fmt.Sprintf("stream %d conc", sc.streams)
+	if t.name == "proxy" && t.pid != 0 && errCPU == nil && errCPU1 == nil && len(o.lat) > 0 {
+		perK := (cpu1 - cpu0).Seconds() / float64(len(o.lat)) * 1000
+		res.set(rowDef{"stcpu", "proxy CPU", fmt.Sprintf("CPU s per 1k streams (%d chunks)", sc.chunks), kindProxyOnly}, "proxy", perK)
+	}
 	ttfb, total := summarize(o.ttfb), summarize(o.lat)
 	res.set(rowDef{"stfb50", name, "TTFB p50 ms", kindLatency}, t.name, ms(ttfb.p50))
 	res.set(rowDef{"stfb99", name, "TTFB p99 ms", kindLatency}, t.name, ms(ttfb.p99))
