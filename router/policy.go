@@ -156,7 +156,15 @@ func (c *Candidate) Eligible() bool { return c.Skip == SkipNone }
 // fallbacks, depth first). Ineligible candidates stay in the list, after
 // the eligible ones of their alias, so explain can say why.
 func Plan(in PlanInput) []Candidate {
-	out := make([]Candidate, 0, 8)
+	// Sized for the requested alias's deployments plus one candidate per
+	// fallback alias: a Candidate is some 200 bytes and Plan runs for
+	// every request, so a fixed 8 was most of the router's garbage
+	// (issue 15); a longer plan grows as it needs.
+	n := 1
+	if rt := in.Route(in.Alias); rt != nil {
+		n = len(rt.Deployments) + len(rt.Fallbacks) + len(rt.ContextWindowFallbacks)
+	}
+	out := make([]Candidate, 0, n)
 	var seen [8]string
 	visited := seen[:0]
 	var walk func(alias, from string)
