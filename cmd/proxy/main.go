@@ -47,9 +47,11 @@ func run(args []string) error {
 	}
 	log := newLogger(cfg.Server.LogLevel)
 	if *pprofAddr != "" {
-		if err := servePprof(*pprofAddr, log); err != nil {
+		stop, err := servePprof(*pprofAddr, log)
+		if err != nil {
 			return err
 		}
+		defer stop()
 	}
 	// The OpenTelemetry SDK reports export failures (a collector that is
 	// down) through its global handler: to our log, as degraded service.

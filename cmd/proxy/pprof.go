@@ -13,10 +13,11 @@ import (
 // no team key guards it, so it is off unless -pprof names an address, and
 // that address belongs on loopback. It is how the profiles behind the
 // performance work were taken (bench/README.md).
-func servePprof(addr string, log *slog.Logger) error {
+// The returned stop closes the listener.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("-pprof %s: %w", addr, err)
+		return nil, fmt.Errorf("-pprof %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -26,6 +27,7 @@ func servePprof(addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	log.Warn("pprof: serving the Go profiler without authentication", slog.String("addr", ln.Addr().String()))
-	go func() { _ = srv.Serve(ln) }()
-	return nil
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(ln); close(done) }()
+	return func() { srv.Close(); <-done }, nil
 }
