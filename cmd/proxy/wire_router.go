@@ -146,11 +146,13 @@ func (p *prober) run(ctx context.Context) {
 		if err := p.probe(ctx); err != nil {
 			p.log.WarnContext(ctx, "health probe failed", slog.String("provider", p.provider), slog.Any("err", err))
 			// Benched until the next probe can have answered (its tick, its
-			// timeout, and a tick's slack for a busy scheduler): a bench of
-			// one interval expired before the next verdict and let live
-			// traffic reach a provider known to fail. A passing probe
-			// clears it at once, so the margin costs a recovery nothing.
-			p.rt.SetCooldown(ctx, p.provider, time.Now().Add(2*p.every+p.timeout()))
+			// timeout, and slack for a busy scheduler: a tick's, at least
+			// a second): a bench of one interval expired before the next
+			// verdict and let live traffic reach a provider known to
+			// fail, and so did 2×50 ms under -race on a loaded machine. A
+			// passing probe clears it at once, so the margin costs a
+			// recovery nothing.
+			p.rt.SetCooldown(ctx, p.provider, time.Now().Add(p.every+max(p.every, time.Second)+p.timeout()))
 		} else {
 			p.rt.SetCooldown(ctx, p.provider, time.Time{})
 		}
