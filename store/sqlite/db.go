@@ -98,7 +98,13 @@ const (
 	usageColumns    = 19
 )
 
-// insertUsageSQL is the INSERT of n rows.
+// insertUsageSQL is the INSERT of n rows. OR FAIL, not the default
+// ABORT: a statement that writes several rows and may abort makes SQLite
+// keep a statement journal of every page it changes (a temp file), so it
+// can undo just that statement. WriteBatch never goes on after a failed
+// statement, it rolls the whole transaction back, so FAIL (which keeps
+// the statement's earlier rows until then) ends the same, without the
+// journal.
 func insertUsageSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT OR FAIL INTO usage_ledger (ts, request_id, route, team, key_id, alias, provider, model,

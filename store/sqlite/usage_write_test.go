@@ -225,30 +225,43 @@ func TestWriteBatchEmpty(t *testing.T) {
 	}
 }
 
-// TestWriteBatchAtomicAcrossGroups fails a batch in its last INSERT, after
-// earlier groups went in: none of its rows may stay, and a later batch is
-// written whole (the cached statements survive the rollback).
+// TestWriteBatchAtomicAcrossGroups fails a batch in the middle of its
+// second INSERT, after the first went in and with earlier rows of the
+// same statement kept (RAISE(FAIL) keeps them, as INSERT OR FAIL does):
+// none of the batch's rows may stay, the rows written before it do, and a
+// later batch is written whole (the cached statements survive).
 func TestWriteBatchAtomicAcrossGroups(t *testing.T) {
 	db := mustOpen(t, t.TempDir())
 	ctx := context.Background()
 	if _, err := db.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON usage_ledger WHEN NEW.request_id = 'bad'
-		BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+		BEGIN SELECT RAISE(FAIL, 'refused'); END`); err != nil {
 		t.Fatal(err)
 	}
+	before := realisticRecords(3, false)
+	if err := db.WriteBatch(ctx, before); err != nil {
+		t.Fatalf("WriteBatch: %v", err)
+	}
 	recs := realisticRecords(2*usageGroupMax+3, false)
-	recs[len(recs)-1].RequestID = "bad"
+	recs[usageGroupMax+usageGroupMax/2].RequestID = "bad"
 	if err := db.WriteBatch(ctx, recs); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("WriteBatch with a refused row = %v; want the trigger's error", err)
 	}
-	if n := len(readUsageRows(t, db)); n != 0 {
-		t.Fatalf("rows after a failed batch = %d; want 0", n)
+	if n := len(readUsageRows(t, db)); n != len(before) {
+		t.Fatalf("rows after a failed batch = %d; want the %d written before it", n, len(before))
 	}
-	recs[len(recs)-1].RequestID = "good"
+	recs[usageGroupMax+usageGroupMax/2].RequestID = "good"
 	if err := db.WriteBatch(ctx, recs); err != nil {
 		t.Fatalf("WriteBatch after a failed one: %v", err)
 	}
-	if n := len(readUsageRows(t, db)); n != len(recs) {
-		t.Errorf("rows = %d; want %d", n, len(recs))
+	got := readUsageRows(t, db)
+	if len(got) != len(before)+len(recs) {
+		t.Fatalf("rows = %d; want %d", len(got), len(before)+len(recs))
+	}
+	for i, r := range append(before, recs...) {
+		// ids skip none: the failed batch's rows were rolled back.
+		if want := wantRow(int64(i+1), r); got[i] != want {
+			t.Errorf("row %d = %+v\nwant %+v", i, got[i], want)
+		}
 	}
 }
 
