@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,6 +31,8 @@ type DB struct {
 	// vecs caches the vector stores' embeddings for exact search
 	// (vs_search.go).
 	vecs vecCache
+	// inserts[k] writes 1<<k usage rows (WriteBatch).
+	inserts [usageGroupSizes]*sql.Stmt
 }
 
 // Open creates dir if needed, opens dir/llmproxy.db and migrates it.
@@ -64,7 +67,12 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
-	return &DB{db: db, path: path, vecs: newVecCache()}, nil
+	d := &DB{db: db, path: path, vecs: newVecCache()}
+	if err := d.prepareInserts(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	return d, nil
 }
 
 // Path is the database file.
@@ -76,12 +84,58 @@ func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 
-const insertUsage = `INSERT INTO usage_ledger (ts, request_id, route, team, key_id, alias, provider, model,
+// usageGroupMax is the most rows one INSERT carries. WriteBatch sends a
+// batch as INSERTs of usageGroupMax rows and the rest as one INSERT per
+// set bit of its length (32 rows, 16, ... 1), so any batch takes at most
+// len/usageGroupMax + log2(usageGroupMax) statements, from
+// log2(usageGroupMax)+1 prepared ones. Each statement costs the driver a
+// context watcher, a VM start and database/sql's bookkeeping, which done
+// per row were most of a batch's time. 64 rows bind 1216 parameters, far
+// under the 32766 SQLite allows.
+const (
+	usageGroupMax   = 64
+	usageGroupSizes = 7 // 1, 2, 4, ... 64 rows
+	usageColumns    = 19
+)
+
+// insertUsageSQL is the INSERT of n rows. OR FAIL, not the default
+// ABORT: a statement that writes several rows and may abort makes SQLite
+// keep a statement journal of every page it changes (a temp file), so it
+// can undo just that statement. WriteBatch never goes on after a failed
+// statement, it rolls the whole transaction back, so FAIL (which keeps
+// the statement's earlier rows until then) ends the same, without the
+// journal.
+func insertUsageSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT OR FAIL INTO usage_ledger (ts, request_id, route, team, key_id, alias, provider, model,
 	prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd, latency_us, ttft_us,
 	status, outcome, stream, estimated)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	}
+	return b.String()
+}
 
-// WriteBatch inserts recs in one transaction with one prepared statement.
+// prepareInserts prepares the INSERTs of 1, 2, 4 ... usageGroupMax rows
+// once; database/sql prepares each again, once, on every connection a
+// transaction runs it on.
+func (d *DB) prepareInserts(ctx context.Context) error {
+	for k := range d.inserts {
+		st, err := d.db.PrepareContext(ctx, insertUsageSQL(1<<k))
+		if err != nil {
+			return fmt.Errorf("prepare usage insert of %d rows: %w", 1<<k, err)
+		}
+		d.inserts[k] = st
+	}
+	return nil
+}
+
+// WriteBatch inserts recs in one transaction, usageGroupMax rows to a
+// statement, in order (so ids ascend as recs do).
 func (d *DB) WriteBatch(ctx context.Context, recs []ledger.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -91,17 +145,20 @@ func (d *DB) WriteBatch(ctx context.Context, recs []ledger.Record) error {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, insertUsage)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare insert: %w", err)
-	}
-	defer st.Close()
-	for i := range recs {
-		r := &recs[i]
-		if _, err := st.ExecContext(ctx, r.Time.UnixMicro(), r.RequestID, r.Route, r.Team, r.KeyID, r.Alias,
-			r.Provider, r.Model, r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.ReasoningTokens,
-			r.CostUSD, r.Latency.Microseconds(), r.TTFT.Microseconds(), r.Status, r.Outcome,
-			r.Stream, r.Estimated); err != nil {
+	var sts [usageGroupSizes]*sql.Stmt // d.inserts on tx's connection, as first needed
+	args := make([]any, 0, usageColumns*min(len(recs), usageGroupMax))
+	for len(recs) > 0 {
+		k := min(bits.Len(uint(len(recs)))-1, usageGroupSizes-1)
+		if sts[k] == nil {
+			sts[k] = tx.StmtContext(ctx, d.inserts[k])
+		}
+		group := recs[:1<<k]
+		recs = recs[len(group):]
+		args = args[:0]
+		for i := range group {
+			args = appendUsageArgs(args, &group[i])
+		}
+		if _, err := sts[k].ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("sqlite: insert usage: %w", err)
 		}
 	}
@@ -109,6 +166,16 @@ func (d *DB) WriteBatch(ctx context.Context, recs []ledger.Record) error {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
+}
+
+// appendUsageArgs appends r's column values. The ints go in as int64,
+// which is what database/sql would convert them to (by reflection, and
+// boxing again) before the driver binds them.
+func appendUsageArgs(args []any, r *ledger.Record) []any {
+	return append(args, r.Time.UnixMicro(), r.RequestID, r.Route, r.Team, r.KeyID, r.Alias,
+		r.Provider, r.Model, int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.CachedTokens),
+		int64(r.ReasoningTokens), r.CostUSD, r.Latency.Microseconds(), r.TTFT.Microseconds(), int64(r.Status),
+		r.Outcome, r.Stream, r.Estimated)
 }
 
 // Usage sums the records in f by UTC day, team and alias, ordered by
