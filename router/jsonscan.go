@@ -364,3 +364,279 @@ func DeleteField(body []byte, key string) []byte {
 	}
 	return append(out, '}')
 }
+
+// maxScanDepth is encoding/json's nesting limit (maxNestingDepth in its
+// scanner.go): json.Valid rejects a document nested deeper, so ScanFields
+// must too.
+const maxScanDepth = 10000
+
+// ScanFields reports whether body is valid JSON, accepting and rejecting
+// exactly what encoding/json.Valid does, and in the same pass sets vals[i]
+// to what TopField(body, keys[i]) returns: the raw value of the first
+// top-level member named keys[i], or nil. It lets an adapter check an
+// upstream reply and read the few members it needs in one scan instead of
+// json.Valid plus one TopField per member (issue 15: that was 4 to 5 scans
+// of every streamed event). vals must be at least as long as keys, and keys
+// at most 64. When body is invalid, every val is nil.
+//
+// Like json.Valid it does not check that strings are valid UTF-8. It
+// allocates only for a top-level key written with escapes, which no
+// upstream sends, and for nesting deeper than 256 levels.
+func ScanFields(body []byte, vals [][]byte, keys ...string) bool {
+	if len(keys) > 64 {
+		panic("router.ScanFields: more than 64 keys")
+	}
+	vals = vals[:len(keys)]
+	clear(vals)
+	if !scanFields(body, vals, keys) {
+		clear(vals)
+		return false
+	}
+	return true
+}
+
+// scanFields is ScanFields' state machine. objs has a bit per open
+// container, set for an object, so a closing bracket can be checked
+// against its opener without recursion; the first 256 levels live on the
+// stack.
+func scanFields(b []byte, vals [][]byte, keys []string) bool {
+	const (
+		wantValue  = iota // a value starts at i, after optional space
+		afterValue        // a value ended at i
+		wantKey           // an object member starts at i, after optional space
+	)
+	var small [4]uint64
+	objs := small[:]
+	depth := 0      // open containers
+	var want uint64 // keys whose value is the current top-level member's
+	start := 0      // where that value starts
+	state, i := wantValue, 0
+	for {
+		switch state {
+		case wantValue:
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return false
+			}
+			if want != 0 && depth == 1 {
+				start = i
+			}
+			switch c := b[i]; c {
+			case '{', '[':
+				if depth == maxScanDepth {
+					return false
+				}
+				w, bit := depth>>6, uint64(1)<<(depth&63)
+				if w == len(objs) {
+					objs = append(objs, 0)
+				}
+				if c == '{' {
+					objs[w] |= bit
+				} else {
+					objs[w] &^= bit
+				}
+				depth++
+				i = skipSpace(b, i+1)
+				if i < len(b) && b[i] == c+2 { // '}' is '{'+2, ']' is '['+2
+					i++
+					depth--
+					state = afterValue
+				} else if c == '{' {
+					state = wantKey
+				}
+				continue
+			case '"':
+				i = scanString(b, i)
+			case 't':
+				i = scanLiteral(b, i, "true")
+			case 'f':
+				i = scanLiteral(b, i, "false")
+			case 'n':
+				i = scanLiteral(b, i, "null")
+			default:
+				i = scanNumber(b, i)
+			}
+			if i < 0 {
+				return false
+			}
+			state = afterValue
+		case afterValue:
+			if depth == 0 {
+				return skipSpace(b, i) == len(b)
+			}
+			if depth == 1 && want != 0 {
+				for k := range keys {
+					if want&(1<<k) != 0 {
+						vals[k] = b[start:i]
+					}
+				}
+				want = 0
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return false
+			}
+			d := depth - 1
+			inObject := objs[d>>6]&(1<<(d&63)) != 0
+			switch b[i] {
+			case ',':
+				i++
+				if inObject {
+					state = wantKey
+				} else {
+					state = wantValue
+				}
+			case '}':
+				if !inObject {
+					return false
+				}
+				i++
+				depth--
+			case ']':
+				if inObject {
+					return false
+				}
+				i++
+				depth--
+			default:
+				return false
+			}
+		case wantKey:
+			i = skipSpace(b, i)
+			if i >= len(b) || b[i] != '"' {
+				return false
+			}
+			end := scanString(b, i)
+			if end < 0 {
+				return false
+			}
+			if depth == 1 {
+				want = matchKeys(b[i:end], vals, keys)
+			}
+			i = skipSpace(b, end)
+			if i >= len(b) || b[i] != ':' {
+				return false
+			}
+			i++
+			state = wantValue
+		}
+	}
+}
+
+// matchKeys returns a bit for each key that the quoted member name q
+// matches and that has no value yet (the first member wins, as in
+// TopField), matching as TopField does: the raw name, then the unescaped
+// one.
+func matchKeys(q []byte, vals [][]byte, keys []string) uint64 {
+	var m uint64
+	k := q[1 : len(q)-1]
+	for j, key := range keys {
+		if vals[j] == nil && string(k) == key {
+			m |= 1 << j
+		}
+	}
+	if bytes.IndexByte(k, '\\') < 0 {
+		return m
+	}
+	u := unquoteKey(q)
+	for j, key := range keys {
+		if vals[j] == nil && u == key {
+			m |= 1 << j
+		}
+	}
+	return m
+}
+
+// scanString returns the index just past the string starting at b[i] ==
+// '"', or -1 when it is unterminated or holds what encoding/json's scanner
+// rejects: a control byte or a bad escape. Bytes from 0x80 up pass
+// unchecked, as they do in json.Valid.
+func scanString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		c := b[j]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		if c == '"' {
+			return j + 1
+		}
+		if c < 0x20 {
+			return -1
+		}
+		j++
+		if j >= len(b) {
+			return -1
+		}
+		switch b[j] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if len(b)-j <= 4 {
+				return -1
+			}
+			for _, h := range b[j+1 : j+5] {
+				if !isHex(h) {
+					return -1
+				}
+			}
+			j += 4
+		default:
+			return -1
+		}
+	}
+	return -1
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// scanNumber returns the index just past the JSON number starting at b[i],
+// or -1 when there is none: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
+// What follows it is the caller's to check ("01" is 0 then a stray 1).
+func scanNumber(b []byte, i int) int {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return -1
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = skipDigits(b, i+1)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		if i++; i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return -1
+		}
+		i = skipDigits(b, i)
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return -1
+		}
+		i = skipDigits(b, i)
+	}
+	return i
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// scanLiteral returns the index just past lit at b[i], or -1.
+func scanLiteral(b []byte, i int, lit string) int {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}

@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -190,4 +191,140 @@ func TestDeleteField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scanSeeds are the inputs where a validator most often parts ways with
+// encoding/json.Valid. Each is also tried as a top-level member's value,
+// inside an array and after trailing garbage by FuzzScanFields' seeding.
+var scanSeeds = []string{
+	``, ` `, "\t\r\n", `{}`, `[]`, `""`, `0`, `-0`, `-0.0e-0`, `1E+2`, `1e-2`, `123.456e789`,
+	`01`, `-`, `-a`, `1.`, `.5`, `1e`, `1e+`, `+1`, `0x1`, `1.e2`, `00`, `-01`, `1 2`, `NaN`, `Infinity`,
+	`true`, `false`, `null`, `tru`, `nul`, `True`, `truex`, `nulll`,
+	`"\u0041"`, `"\u00e9\ud83d\ude00"`, `"\ud800"`, `"\udc00\ud800"`, `"\u12"`, `"\u123g"`, `"\U0041"`, `"\x"`, `"\'"`,
+	`"\/\b\f\n\r\t\\\""`, "\"\x00\"", "\"\x1f\"", "\"\x7f\"", "\"\t\"", "\"\n\"", "\"\xff\xfe\"", "\"\xed\xa0\x80\"", "\"\xc3\"",
+	"\"caf\xc3\xa9\"", `"abc`, `"abc\"`, `"\`,
+	"\ufeff{}", "{}\x00", `{} x`, `{}}`, `{"a":1}}`, `[1]]`, `[1,]`, `[,1]`, `{,}`, `{"a":1,}`, `{"a" 1}`, `{"a":}`, `{a:1}`,
+	`{'a':1}`, `{"a":1 "b":2}`, `[1 2]`, `{"a":[}`, `[{]}`, `{"a":{"b":[1,{"c":"]"}]}}`, `{"a":1,"a":2}`,
+	" {\v} ", " {\f} ", "{\u00a0}", " [ 1 , 2 ] \n",
+	`{"error":{"message":"x"},"model":"m","usage":{"prompt_tokens":1},"choices":[]}`,
+	`{"mo\u0064el":"x","model":"y"}`, `{"a\"b":1}`, `{"":0,"\\":1}`,
+	`[` + strings.Repeat(`{"a":[`, 40) + strings.Repeat(`]}`, 40) + `]`,
+	strings.Repeat(`[`, maxScanDepth) + strings.Repeat(`]`, maxScanDepth),
+	strings.Repeat(`[`, maxScanDepth+1) + strings.Repeat(`]`, maxScanDepth+1),
+	`{"a":` + strings.Repeat(`[`, maxScanDepth-1) + strings.Repeat(`]`, maxScanDepth-1) + `}`,
+	`{"a":` + strings.Repeat(`[`, maxScanDepth) + strings.Repeat(`]`, maxScanDepth) + `}`,
+	strings.Repeat(`{"a":`, maxScanDepth) + `1` + strings.Repeat(`}`, maxScanDepth),
+	strings.Repeat(`[`, 300) + strings.Repeat(`]`, 299),
+}
+
+// scanKeys are the members FuzzScanFields asks for: what the OpenAI
+// adapter reads, an escaped name and the empty one.
+var scanKeys = []string{"error", "model", "usage", "choices", `a"b`, "", "a"}
+
+// checkScanFields fails unless ScanFields agrees with json.Valid on body
+// and, for a valid body, hands back exactly TopField's value (the same
+// bytes of body, not a copy) for every key.
+func checkScanFields(t *testing.T, body []byte, keys []string) {
+	t.Helper()
+	vals := make([][]byte, len(keys))
+	for i := range vals {
+		vals[i] = []byte("stale")
+	}
+	ok := ScanFields(body, vals, keys...)
+	if want := json.Valid(body); ok != want {
+		t.Fatalf("ScanFields(%q) valid = %v; json.Valid says %v", body, ok, want)
+	}
+	for i, k := range keys {
+		want := TopField(body, k)
+		if !ok {
+			want = nil
+		}
+		got := vals[i]
+		if (got == nil) != (want == nil) || !bytes.Equal(got, want) ||
+			(len(got) > 0 && &got[0] != &want[0]) {
+			t.Fatalf("ScanFields(%q) %q = %q; TopField says %q", body, k, got, want)
+		}
+	}
+}
+
+func TestScanFields(t *testing.T) {
+	for _, s := range scanSeeds {
+		for _, body := range scanVariants(s) {
+			checkScanFields(t, []byte(body), scanKeys)
+		}
+	}
+}
+
+// TestScanFieldsEveryByte tries each byte wherever a rule looks at one: in a
+// string, after a backslash, as a value, after a number, a literal or a
+// key, in a \u escape and as whitespace.
+func TestScanFieldsEveryByte(t *testing.T) {
+	for c := range 256 {
+		b := string([]byte{byte(c)}) // the byte itself, not its UTF-8 encoding
+		for _, tmpl := range []string{`"#"`, `"a#b"`, `"\#"`, `"\#n"`, `"\u00#0"`, `#`, `[#]`, `1#`, `0#1`, `-#`, `1.#`, `1e#`, `true#`,
+			`{"a"#:1}`, `{"a":1#}`, `{#}`, `[1#2]`, `{"a":#}`} {
+			checkScanFields(t, []byte(strings.ReplaceAll(tmpl, "#", b)), scanKeys)
+		}
+	}
+}
+
+// scanVariants puts a seed where each rule applies: alone, as a top-level
+// member's value (read and not read), inside an array, with trailing
+// garbage and cut short.
+func scanVariants(s string) []string {
+	out := []string{s, `{"usage":` + s + `}`, `{"x":` + s + `,"model":"m"}`, `[` + s + `]`, s + ` x`, s + `,`, "\n" + s + "\t"}
+	for n := 1; n < len(s) && n < 8; n++ {
+		out = append(out, s[:len(s)-n])
+	}
+	return out
+}
+
+// TestScanFieldsDuplicates: the first member wins, as in TopField, also
+// when one is written with escapes or when a key is asked for twice.
+func TestScanFieldsDuplicates(t *testing.T) {
+	body := []byte(`{"model":"a","mo\u0064el":"b","model":"c","x":{"model":"d"}}`)
+	var v [3][]byte
+	if !ScanFields(body, v[:], "model", "model", "x") {
+		t.Fatal("ScanFields rejected a valid body")
+	}
+	if string(v[0]) != `"a"` || string(v[1]) != `"a"` || string(v[2]) != `{"model":"d"}` {
+		t.Errorf("ScanFields = %q; want \"a\", \"a\" and the x object", v)
+	}
+	body = []byte(`{"mo\u0064el":"b","model":"c"}`)
+	if !ScanFields(body, v[:1], "model") || string(v[0]) != `"b"` {
+		t.Errorf("ScanFields(%s) model = %q; want the escaped first member", body, v[0])
+	}
+}
+
+// TestScanFieldsAllocs: a chat.completion.chunk, even one nested 250 deep,
+// costs no allocation.
+func TestScanFieldsAllocs(t *testing.T) {
+	chunk := []byte(`{"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi \"there\" \u00e9"}}],"usage":{"prompt_tokens":1}}`)
+	deep := []byte(`{"a":` + strings.Repeat(`[`, 250) + strings.Repeat(`]`, 250) + `}`)
+	for _, body := range [][]byte{chunk, deep} {
+		var v [4][]byte
+		if n := testing.AllocsPerRun(100, func() {
+			if !ScanFields(body, v[:], "error", "model", "usage", "choices") {
+				t.Fatal("rejected")
+			}
+		}); n != 0 {
+			t.Errorf("ScanFields(%.40q...) allocates %v times; want 0", body, n)
+		}
+	}
+}
+
+// FuzzScanFields: ScanFields accepts exactly what json.Valid accepts and
+// reads exactly what TopField reads.
+func FuzzScanFields(f *testing.F) {
+	for _, s := range scanSeeds {
+		for _, body := range scanVariants(s) {
+			f.Add([]byte(body), "model")
+		}
+	}
+	for _, tc := range topLevelTests {
+		f.Add([]byte(tc.body), "a")
+	}
+	f.Fuzz(func(t *testing.T, body []byte, key string) {
+		checkScanFields(t, body, append([]string{key}, scanKeys...))
+	})
 }

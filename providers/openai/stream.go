@@ -2,7 +2,6 @@ package openai
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"time"
 
@@ -43,26 +42,29 @@ func (s *stream) Decode(out []*router.Chunk, ev sse.Event) ([]*router.Chunk, boo
 	return append(out, ch), false, nil
 }
 
-// chunk classifies one event's JSON with a few top-level scans instead of
-// a full decode; only a usage object is unmarshaled.
+// chunk classifies one event's JSON in one scan that checks it and finds
+// the members read here (router.ScanFields); only a usage object is
+// decoded.
 func (s *stream) chunk(data []byte) (*router.Chunk, error) {
-	if !json.Valid(data) {
+	var v [4][]byte
+	if !router.ScanFields(data, v[:], "error", "model", "usage", "choices") {
 		return nil, s.c.up.Malformed("stream chunk", nil)
 	}
-	if e := router.TopField(data, "error"); isObject(e) {
-		return nil, s.c.eventError(e)
+	errV, model, usage, choices := v[0], v[1], v[2], v[3]
+	if isObject(errV) {
+		return nil, s.c.eventError(errV)
 	}
 	// The sse buffer is reused by the next event: the chunk needs its own.
 	ch := &router.Chunk{Data: bytes.Clone(data)}
-	s.model = modelName(router.TopField(data, "model"), s.model)
+	s.model = modelName(model, s.model)
 	ch.Model = s.model
-	if raw := router.TopField(data, "usage"); isObject(raw) {
-		u, err := parseUsage(raw)
+	if isObject(usage) {
+		u, err := parseUsage(usage)
 		if err != nil {
 			return nil, s.c.up.Malformed("usage", err)
 		}
 		ch.Usage = u
-		ch.UsageOnly = isEmptyArray(router.TopField(data, "choices"))
+		ch.UsageOnly = isEmptyArray(choices)
 	}
 	return ch, nil
 }

@@ -3,8 +3,12 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"reflect"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"llmproxy/router"
 )
@@ -69,14 +73,39 @@ type wireUsage struct {
 	} `json:"completion_tokens_details"`
 }
 
-// parseUsage decodes a usage value; nil when it is absent or null.
+// parseUsage decodes a usage value; nil when it is absent or null. raw
+// must be valid JSON (a member of a body router.ScanFields accepted).
+//
+// It reads the object by hand, with the results and errors that
+// json.Unmarshal into wireUsage gives (usage_test.go keeps that decoder as
+// the oracle): member names match case-insensitively, the last of a
+// repeated member wins, null leaves a count as it was, and a count that is
+// not an integer in int's range is an *json.UnmarshalTypeError naming the
+// same field. encoding/json was half of wholeChunk's time (issue 15).
 func parseUsage(raw []byte) (*router.Usage, error) {
 	if !isObject(raw) {
 		return nil, nil
 	}
 	var w wireUsage
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return nil, err
+	for it := (members{b: raw}); it.next(); {
+		var err error
+		switch usageField(it.key) {
+		case 0:
+			err = setCount(&w.PromptTokens, it.val, "wireUsage", "", "prompt_tokens")
+		case 1:
+			err = setCount(&w.CompletionTokens, it.val, "wireUsage", "", "completion_tokens")
+		case 2:
+			err = setCount(&w.TotalTokens, it.val, "wireUsage", "", "total_tokens")
+		case 3:
+			err = setDetail(&w.PromptTokensDetails.CachedTokens, it.val, "prompt_tokens_details", "cached_tokens",
+				reflect.TypeOf(w.PromptTokensDetails))
+		case 4:
+			err = setDetail(&w.CompletionTokensDetails.ReasoningTokens, it.val, "completion_tokens_details", "reasoning_tokens",
+				reflect.TypeOf(w.CompletionTokensDetails))
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	u := &router.Usage{
 		PromptTokens:     w.PromptTokens,
@@ -89,31 +118,255 @@ func parseUsage(raw []byte) (*router.Usage, error) {
 	return u, nil
 }
 
+// members walks the members of the valid JSON object b, keys quoted.
+type members struct {
+	b        []byte
+	i        int // 0 before the first member
+	key, val []byte
+}
+
+func (m *members) next() bool {
+	var i int
+	if m.i == 0 {
+		if i = router.SkipSpace(m.b, 1); m.b[i] == '}' {
+			return false
+		}
+	} else {
+		if i = router.SkipSpace(m.b, m.i); m.b[i] != ',' {
+			return false // '}'
+		}
+		i = router.SkipSpace(m.b, i+1)
+	}
+	kEnd := router.SkipValue(m.b, i)
+	m.key = m.b[i:kEnd]
+	i = router.SkipSpace(m.b, router.SkipSpace(m.b, kEnd)+1) // past ':'
+	m.i = router.SkipValue(m.b, i)
+	m.val = m.b[i:m.i]
+	return true
+}
+
+// usageField is the index of the wireUsage member the quoted name q
+// decodes into, in the order prompt_tokens, completion_tokens,
+// total_tokens, prompt_tokens_details, completion_tokens_details; -1 for
+// none.
+func usageField(q []byte) int {
+	switch string(q[1 : len(q)-1]) { // compiles to comparisons, no allocation
+	case "prompt_tokens":
+		return 0
+	case "completion_tokens":
+		return 1
+	case "total_tokens":
+		return 2
+	case "prompt_tokens_details":
+		return 3
+	case "completion_tokens_details":
+		return 4
+	}
+	if !mayFold(q) {
+		return -1 // audio_tokens and the like
+	}
+	for i, name := range [...]string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"} {
+		if foldKey(q, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// mayFold reports whether the quoted name q could match a lower-case
+// ASCII name other than by equal bytes: it has an upper-case letter, an
+// escape or a byte of a multi-byte rune.
+func mayFold(q []byte) bool {
+	for _, c := range q[1 : len(q)-1] {
+		if 'A' <= c && c <= 'Z' || c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// foldKey reports whether the quoted member name q is name (lower-case
+// ASCII) as encoding/json matches a struct field: after unescaping, with
+// its case folding, which also maps U+212A (Kelvin) to k and U+017F (long
+// s) to s.
+func foldKey(q []byte, name string) bool {
+	k := q[1 : len(q)-1]
+	if string(k) == name {
+		return true
+	}
+	if !mayFold(q) {
+		return false
+	}
+	if bytes.IndexByte(k, '\\') >= 0 {
+		var s string
+		if json.Unmarshal(q, &s) != nil {
+			return false
+		}
+		k = []byte(s)
+	}
+	return foldEqual(k, name)
+}
+
+// foldEqual is encoding/json's foldName(k) == foldName(name) for a
+// lower-case ASCII name: ASCII letters compare without case, and any other
+// rune by the smallest rune of its case-folding orbit.
+func foldEqual(k []byte, name string) bool {
+	j := 0
+	for i := 0; i < len(k); j++ {
+		if j == len(name) {
+			return false
+		}
+		c := k[i]
+		if c < utf8.RuneSelf {
+			i++
+		} else {
+			r, n := utf8.DecodeRune(k[i:])
+			i += n
+			if r = foldRune(r); r >= utf8.RuneSelf {
+				return false
+			}
+			c = byte(r)
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != name[j] {
+			return false
+		}
+	}
+	return j == len(name)
+}
+
+// foldRune is encoding/json's: the smallest rune of r's fold orbit.
+func foldRune(r rune) rune {
+	for {
+		r2 := unicode.SimpleFold(r)
+		if r2 <= r {
+			return r2
+		}
+		r = r2
+	}
+}
+
+// setCount stores the JSON integer val in *dst as json.Unmarshal into an
+// int field would: null keeps *dst, anything but an integer in range is an
+// *json.UnmarshalTypeError. The error names the field parent.name, or name
+// at the top, joined only when there is an error.
+func setCount(dst *int, val []byte, structName, parent, name string) error {
+	what := ""
+	switch val[0] {
+	case 'n':
+		return nil
+	case '"':
+		what = "string"
+	case 't', 'f':
+		what = "bool"
+	case '{':
+		what = "object"
+	case '[':
+		what = "array"
+	default:
+		if n, ok := parseInt(val); ok {
+			*dst = n
+			return nil
+		}
+		what = "number " + string(val)
+	}
+	if parent != "" {
+		name = parent + "." + name
+	}
+	return &json.UnmarshalTypeError{Value: what, Type: reflect.TypeFor[int](), Struct: structName, Field: name}
+}
+
+// setDetail decodes a *_tokens_details object, of which only the count
+// name is read, into *dst as json.Unmarshal into its struct t would.
+func setDetail(dst *int, val []byte, field, name string, t reflect.Type) error {
+	what := ""
+	switch val[0] {
+	case 'n':
+		return nil
+	case '{':
+		for it := (members{b: val}); it.next(); {
+			if foldKey(it.key, name) {
+				// encoding/json names the anonymous struct "" here.
+				if err := setCount(dst, it.val, "", field, name); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	case '"':
+		what = "string"
+	case 't', 'f':
+		what = "bool"
+	case '[':
+		what = "array"
+	default:
+		what = "number"
+	}
+	return &json.UnmarshalTypeError{Value: what, Type: t, Struct: "wireUsage", Field: field}
+}
+
+// parseInt is strconv.ParseInt(string(num), 10, 64) for a valid JSON
+// number, without the string, and false when the value is not an int.
+func parseInt(num []byte) (int, bool) {
+	neg := num[0] == '-'
+	digits := num
+	if neg {
+		digits = num[1:]
+	}
+	limit := uint64(math.MaxInt64)
+	if neg {
+		limit++
+	}
+	var u uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false // a fraction or an exponent
+		}
+		d := uint64(c - '0')
+		if u > (limit-d)/10 {
+			return 0, false
+		}
+		u = u*10 + d
+	}
+	n := int64(u)
+	if neg {
+		n = -n
+	}
+	if int64(int(n)) != n {
+		return 0, false // int is 32 bits here
+	}
+	return int(n), true
+}
+
 // wholeChunk turns a plain chat.completion body into its one Chunk, reading
 // only usage and model; Data is the upstream body verbatim.
 func (c *Client) wholeChunk(body []byte) (*router.Chunk, error) {
-	if !json.Valid(body) {
+	var v [3][]byte
+	if !router.ScanFields(body, v[:], "error", "usage", "model") {
 		return nil, c.up.Malformed("reply", nil)
 	}
-	if e := router.TopField(body, "error"); isObject(e) {
-		return nil, c.eventError(e)
+	if isObject(v[0]) {
+		return nil, c.eventError(v[0])
 	}
-	u, err := parseUsage(router.TopField(body, "usage"))
+	u, err := parseUsage(v[1])
 	if err != nil {
 		return nil, c.up.Malformed("usage", err)
 	}
-	return &router.Chunk{Data: body, Whole: true, Usage: u, Model: modelName(router.TopField(body, "model"), "")}, nil
+	return &router.Chunk{Data: body, Whole: true, Usage: u, Model: modelName(v[2], "")}, nil
 }
 
 // embedUsage reads the usage of an embeddings list.
 func (c *Client) embedUsage(body []byte) (router.Usage, error) {
-	if !json.Valid(body) {
+	var v [2][]byte
+	if !router.ScanFields(body, v[:], "error", "usage") {
 		return router.Usage{}, c.up.Malformed("embeddings reply", nil)
 	}
-	if e := router.TopField(body, "error"); isObject(e) {
-		return router.Usage{}, c.eventError(e)
+	if isObject(v[0]) {
+		return router.Usage{}, c.eventError(v[0])
 	}
-	u, err := parseUsage(router.TopField(body, "usage"))
+	u, err := parseUsage(v[1])
 	if err != nil {
 		return router.Usage{}, c.up.Malformed("usage", err)
 	}
