@@ -307,15 +307,14 @@ func (s *guardedStream) tokens(raw []byte) int {
 	if len(raw) == 0 {
 		return 0
 	}
-	var text string
+	cd := s.g.counter.codec(s.alias)
 	if bytes.IndexByte(raw, '\\') < 0 {
-		text = string(raw)
-	} else {
-		q := make([]byte, 0, len(raw)+2)
-		q = append(append(append(q, '"'), raw...), '"')
-		if json.Unmarshal(q, &text) != nil {
-			return litBytes(raw) // not reached for valid chunks; the bound is safe
-		}
+		return countBytesWith(cd, raw)
 	}
-	return countWith(s.g.counter.codec(s.alias), text)
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	if validString(q, 0) != len(q) {
+		return litBytes(raw) // not reached for valid chunks; the bound is safe
+	}
+	return countBytesWith(cd, unquoteTo(q[:0], raw))
 }

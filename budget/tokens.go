@@ -1,7 +1,6 @@
 package budget
 
 import (
-	"encoding/json"
 	"strings"
 	"sync"
 
@@ -61,16 +60,6 @@ const (
 // bound (bound.go) uses the literal's byte length including the data-URL
 // prefix, which only adds.
 
-// payloadTokens bounds an inline payload: a base64 string or a data URL.
-func payloadTokens(s string) int {
-	if rest, ok := strings.CutPrefix(s, "data:"); ok {
-		if _, data, found := strings.Cut(rest, ","); found {
-			s = data
-		}
-	}
-	return base64Tokens(len(s))
-}
-
 // base64Tokens is the decoded size of n base64 characters, rounded up.
 func base64Tokens(n int) int { return (3*n + 3) / 4 }
 
@@ -107,14 +96,15 @@ type Counter struct {
 type lazyCodec struct {
 	once  sync.Once
 	enc   tokenizer.Encoding
-	codec tokenizer.Codec
+	codec *tokenCounter
 }
 
-func (l *lazyCodec) get() tokenizer.Codec {
+// get returns the encoding's counter, nil when the codec cannot be built.
+func (l *lazyCodec) get() *tokenCounter {
 	l.once.Do(func() {
 		c, err := tokenizer.Get(l.enc)
 		if err == nil {
-			l.codec = c
+			l.codec = newTokenCounter(l.enc, c)
 		}
 	})
 	return l.codec
@@ -129,7 +119,7 @@ func NewCounter() *Counter {
 	return c
 }
 
-func (c *Counter) codec(model string) tokenizer.Codec {
+func (c *Counter) codec(model string) *tokenCounter {
 	if encodingFor(model) == tokenizer.Cl100kBase {
 		return c.cl100k.get()
 	}
@@ -144,7 +134,7 @@ func (c *Counter) Text(model, s string) int {
 	return countWith(c.codec(model), s)
 }
 
-func countWith(cd tokenizer.Codec, s string) int {
+func countWith(cd *tokenCounter, s string) int {
 	if s == "" {
 		return 0
 	}
@@ -156,14 +146,17 @@ func countWith(cd tokenizer.Codec, s string) int {
 	return (len(s) + 3) / 4 // about four bytes per token for English
 }
 
-// promptShape is the part of a chat body that costs prompt tokens.
-type promptShape struct {
-	Messages       []promptMessage   `json:"messages"`
-	Tools          []json.RawMessage `json:"tools"`
-	Functions      []json.RawMessage `json:"functions"`
-	ResponseFormat struct {
-		Type string `json:"type"`
-	} `json:"response_format"`
+// countBytesWith is countWith(cd, string(b)) without the copy.
+func countBytesWith(cd *tokenCounter, b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	if cd != nil {
+		if n, err := cd.CountBytes(b); err == nil {
+			return n
+		}
+	}
+	return (len(b) + 3) / 4
 }
 
 // PromptInfo is what admission needs to know about a request body.
@@ -178,37 +171,6 @@ type PromptInfo struct {
 	Tools, Vision, JSONSchema bool
 }
 
-type promptMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	Name       string          `json:"name"`
-	ToolCalls  []promptCall    `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
-}
-
-type promptCall struct {
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-type contentPart struct {
-	Type     string `json:"type"`
-	Text     string `json:"text"`
-	Refusal  string `json:"refusal"`
-	ImageURL struct {
-		Detail string `json:"detail"`
-	} `json:"image_url"`
-	File struct {
-		FileData string `json:"file_data"`
-		Filename string `json:"filename"`
-	} `json:"file"`
-	InputAudio struct {
-		Data string `json:"data"`
-	} `json:"input_audio"`
-}
-
 // Prompt counts the prompt tokens of a chat-completions body with the
 // tokenizer: every message (role, name, text content and text parts, tool
 // calls), a fixed cost per image part, the tool definitions, and the
@@ -221,82 +183,3 @@ func (c *Counter) Prompt(model string, body []byte) int { return c.exactPrompt(m
 // count is Prompt, which admission asks for only when a decision depends
 // on it.
 func (c *Counter) Inspect(model string, body []byte) PromptInfo { return inspect(body) }
-
-func (c *Counter) exactPrompt(model string, body []byte) int {
-	var p promptShape
-	if err := json.Unmarshal(body, &p); err != nil {
-		return (len(body) + 3) / 4
-	}
-	cd := c.codec(model)
-	n := tokensReplyPrimer
-	for _, m := range p.Messages {
-		n += tokensPerMessage + countWith(cd, m.Role)
-		if m.Name != "" {
-			n += tokensPerName + countWith(cd, m.Name)
-		}
-		t, _ := contentTokens(cd, m.Content)
-		n += t
-		for _, tc := range m.ToolCalls {
-			n += tokensPerToolCall + countWith(cd, tc.Function.Name) + countWith(cd, tc.Function.Arguments)
-		}
-		if m.ToolCallID != "" {
-			n += countWith(cd, m.ToolCallID)
-		}
-	}
-	defs := append(p.Tools, p.Functions...)
-	if len(defs) > 0 {
-		n += tokensToolsPreamble
-		for _, d := range defs {
-			// The JSON of a definition is a slight overestimate of the
-			// TypeScript-like text OpenAI renders it into: fine for a
-			// reservation that is settled to the real count.
-			n += tokensPerTool + countWith(cd, string(d))
-		}
-	}
-	return n
-}
-
-// contentTokens counts a message's content and reports image parts.
-func contentTokens(cd tokenizer.Codec, raw json.RawMessage) (n int, image bool) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, false
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return countWith(cd, s), false
-		}
-		return (len(raw) + 3) / 4, false
-	}
-	var parts []contentPart
-	if json.Unmarshal(raw, &parts) != nil {
-		return (len(raw) + 3) / 4, false
-	}
-	for _, p := range parts {
-		switch p.Type {
-		case "text":
-			n += countWith(cd, p.Text)
-		case "refusal":
-			n += countWith(cd, p.Refusal)
-		case "image_url", "input_image":
-			image = true
-			if p.ImageURL.Detail == "low" {
-				n += ImageTokensLow
-			} else {
-				n += ImageTokens
-			}
-		case "file":
-			if p.File.FileData == "" {
-				n += FileRefTokens
-			} else {
-				n += payloadTokens(p.File.FileData)
-			}
-			n += countWith(cd, p.File.Filename)
-		case "input_audio":
-			n += payloadTokens(p.InputAudio.Data)
-		default: // unknown part types: a flat cost rather than nothing
-			n += ImageTokens
-		}
-	}
-	return n, image
-}

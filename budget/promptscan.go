@@ -1,0 +1,666 @@
+package budget
+
+import (
+	"bytes"
+	"slices"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The exact prompt count without encoding/json (issue 15). Decoding the
+// body into a struct with reflection was a fifth of exactPrompt's CPU, and
+// copied every string of the prompt. exactPrompt now checks the body the
+// way json.Unmarshal does (validJSON), walks it with the scanner of
+// jsonscan.go, and decodes a string only to count it, into one scratch
+// buffer. It gives the count the decode did for every input, which
+// prompt_oracle_test.go checks against that implementation, so it follows
+// encoding/json where it is surprising:
+//
+//   - a body that is not valid JSON, or whose messages, tools, functions
+//     or response_format (or the fields inside them that were decoded)
+//     have the wrong JSON type, fails the decode and counts by size;
+//   - keys match struct fields case-insensitively (Unicode folding, after
+//     unescaping: keyIs), a repeated key is decoded again over the first,
+//     and null leaves a string or struct field as it was;
+//   - an array decoded over an earlier one (a repeated "messages" or
+//     "tool_calls" key) decodes its elements into the slice's existing
+//     elements, which keep the fields the new ones lack, including those
+//     past the current length that an earlier, longer array left in the
+//     backing array. The walk keeps those elements as slots (msgSlot,
+//     callSlot) and counts at the end.
+//
+// Content is decoded on its own (a json.RawMessage): a content of the
+// wrong type counts by its size, not the whole body.
+
+// exactPrompt counts the prompt tokens of a chat body (see Prompt).
+func (c *Counter) exactPrompt(model string, body []byte) int {
+	if !validJSON(body) {
+		return (len(body) + 3) / 4
+	}
+	var msgs [8]msgSlot // most chats fit without a heap allocation
+	w := promptWalk{cd: c.codec(model), msgs: msgs[:0]}
+	n, ok := w.prompt(body)
+	if !ok {
+		return (len(body) + 3) / 4
+	}
+	return n
+}
+
+// promptWalk is one count's state.
+type promptWalk struct {
+	cd *tokenCounter
+	// msgs are the elements of the messages slice's backing array, of
+	// which the first nmsgs are the slice.
+	msgs  []msgSlot
+	nmsgs int
+	// tools and functions are the raw arrays (nil for none or null).
+	tools, functions []byte
+	buf              []byte // decoded strings
+}
+
+// msgSlot is one decoded message; string fields hold the raw literal of
+// the last non-null value, content the raw value of the last one.
+type msgSlot struct {
+	role, name, toolCallID, content []byte
+	calls                           []callSlot
+	ncalls                          int
+}
+
+type callSlot struct{ name, arguments []byte }
+
+func isNull(v []byte) bool { return string(v) == "null" }
+
+// prompt walks a valid JSON body and counts it; ok is false when the
+// decode into the prompt's shape would fail on a type.
+func (w *promptWalk) prompt(body []byte) (n int, ok bool) {
+	v := body[skipSpace(body, 0):]
+	if isNull(v[:min(len(v), 4)]) {
+		return tokensReplyPrimer, true // null decodes to nothing
+	}
+	m, ok := objectMembers(v)
+	if !ok {
+		return 0, false
+	}
+	for k, v, more := m.next(); more; k, v, more = m.next() {
+		switch {
+		case keyIs(k, "messages"):
+			ok = w.messages(v)
+		case keyIs(k, "tools"):
+			w.tools, ok = rawArray(v)
+		case keyIs(k, "functions"):
+			w.functions, ok = rawArray(v)
+		case keyIs(k, "response_format"):
+			ok = responseFormatOK(v)
+		}
+		if !ok {
+			return 0, false
+		}
+	}
+	return w.count(), true
+}
+
+// count adds up the decoded prompt, as the struct-based count did.
+func (w *promptWalk) count() int {
+	n := tokensReplyPrimer
+	for i := range w.nmsgs {
+		m := &w.msgs[i]
+		n += tokensPerMessage + w.countLit(m.role)
+		if len(m.name) > 2 { // not "" (an escape decodes to something)
+			n += tokensPerName + w.countLit(m.name)
+		}
+		n += w.contentTokens(m.content)
+		for j := range m.ncalls {
+			c := &m.calls[j]
+			n += tokensPerToolCall + w.countLit(c.name) + w.countLit(c.arguments)
+		}
+		if len(m.toolCallID) > 2 {
+			n += w.countLit(m.toolCallID)
+		}
+	}
+	defs := 0
+	for _, arr := range [2][]byte{w.tools, w.functions} {
+		e, _ := arrayElems(arr)
+		for d, ok := e.next(); ok; d, ok = e.next() {
+			// The JSON of a definition is a slight overestimate of the
+			// TypeScript-like text OpenAI renders it into: fine for a
+			// reservation that is settled to the real count.
+			defs++
+			n += tokensPerTool + countBytesWith(w.cd, d)
+		}
+	}
+	if defs > 0 {
+		n += tokensToolsPreamble
+	}
+	return n
+}
+
+// rawArray checks a value decoded into a slice of json.RawMessage: an
+// array (returned) or null (nil); anything else is a type error.
+func rawArray(v []byte) ([]byte, bool) {
+	switch {
+	case isNull(v):
+		return nil, true
+	case v[0] == '[':
+		return v, true
+	}
+	return nil, false
+}
+
+// stringOK reports whether v decodes into a string field: a string or
+// null.
+func stringOK(v []byte) bool { return v[0] == '"' || isNull(v) }
+
+// setString keeps a string value in *dst; null leaves it as it was.
+func setString(dst *[]byte, v []byte) bool {
+	if v[0] == '"' {
+		*dst = v
+		return true
+	}
+	return isNull(v)
+}
+
+// structMembers starts a walk over a value decoded into a struct: an
+// object, or null, which leaves the struct as it was (walk is false);
+// ok is false for a type error.
+func structMembers(v []byte) (m members, walk, ok bool) {
+	if isNull(v) {
+		return members{}, false, true
+	}
+	m, walk = objectMembers(v)
+	return m, walk, walk
+}
+
+func responseFormatOK(v []byte) bool {
+	m, walk, ok := structMembers(v)
+	if !walk {
+		return ok
+	}
+	for k, v, more := m.next(); more; k, v, more = m.next() {
+		if keyIs(k, "type") && !stringOK(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// messages decodes a messages value over the current slice.
+func (w *promptWalk) messages(v []byte) bool {
+	if isNull(v) {
+		w.msgs, w.nmsgs = w.msgs[:0], 0
+		return true
+	}
+	e, ok := arrayElems(v)
+	if !ok {
+		return false
+	}
+	i := 0
+	for el, more := e.next(); more; el, more = e.next() {
+		if i == len(w.msgs) {
+			w.msgs = append(w.msgs, msgSlot{})
+		}
+		if !w.message(&w.msgs[i], el) {
+			return false
+		}
+		i++
+	}
+	if i == 0 { // [] makes a new empty slice: nothing left behind
+		w.msgs = w.msgs[:0]
+	}
+	w.nmsgs = i
+	return true
+}
+
+func (w *promptWalk) message(s *msgSlot, v []byte) bool {
+	m, walk, ok := structMembers(v)
+	if !walk {
+		return ok
+	}
+	for k, v, more := m.next(); more; k, v, more = m.next() {
+		switch {
+		case keyIs(k, "role"):
+			ok = setString(&s.role, v)
+		case keyIs(k, "content"):
+			s.content = v
+		case keyIs(k, "name"):
+			ok = setString(&s.name, v)
+		case keyIs(k, "tool_calls"):
+			ok = s.toolCalls(v)
+		case keyIs(k, "tool_call_id"):
+			ok = setString(&s.toolCallID, v)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// toolCalls decodes a tool_calls value over the message's slice, as
+// messages does.
+func (s *msgSlot) toolCalls(v []byte) bool {
+	if isNull(v) {
+		s.calls, s.ncalls = s.calls[:0], 0
+		return true
+	}
+	e, ok := arrayElems(v)
+	if !ok {
+		return false
+	}
+	i := 0
+	for el, more := e.next(); more; el, more = e.next() {
+		if i == len(s.calls) {
+			s.calls = append(s.calls, callSlot{})
+		}
+		if !s.calls[i].decode(el) {
+			return false
+		}
+		i++
+	}
+	if i == 0 {
+		s.calls = s.calls[:0]
+	}
+	s.ncalls = i
+	return true
+}
+
+func (c *callSlot) decode(v []byte) bool {
+	m, walk, ok := structMembers(v)
+	if !walk {
+		return ok
+	}
+	for k, v, more := m.next(); more; k, v, more = m.next() {
+		if !keyIs(k, "function") {
+			continue
+		}
+		fm, walk, ok := structMembers(v)
+		if !ok {
+			return false
+		}
+		for k, v, more := fm.next(); walk && more; k, v, more = fm.next() {
+			switch {
+			case keyIs(k, "name"):
+				ok = setString(&c.name, v)
+			case keyIs(k, "arguments"):
+				ok = setString(&c.arguments, v)
+			}
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// contentPart holds a part's raw literals, as msgSlot does.
+type contentPart struct {
+	typ, text, refusal, detail, fileData, filename, audioData []byte
+}
+
+// contentTokens counts a message's raw content: a string, an array of
+// parts, or null. Another type, or a part with a field of the wrong
+// type, counts by the content's size.
+func (w *promptWalk) contentTokens(raw []byte) int {
+	switch {
+	case len(raw) == 0 || isNull(raw):
+		return 0
+	case raw[0] == '"':
+		return w.countLit(raw)
+	}
+	fallback := (len(raw) + 3) / 4
+	e, ok := arrayElems(raw)
+	if !ok {
+		return fallback
+	}
+	n := 0
+	for el, more := e.next(); more; el, more = e.next() {
+		var p contentPart
+		if !p.decode(el) {
+			return fallback
+		}
+		n += w.partTokens(&p)
+	}
+	return n
+}
+
+func (p *contentPart) decode(v []byte) bool {
+	m, walk, ok := structMembers(v)
+	if !walk {
+		return ok // null: a part of no type
+	}
+	for k, v, more := m.next(); more; k, v, more = m.next() {
+		switch {
+		case keyIs(k, "type"):
+			ok = setString(&p.typ, v)
+		case keyIs(k, "text"):
+			ok = setString(&p.text, v)
+		case keyIs(k, "refusal"):
+			ok = setString(&p.refusal, v)
+		case keyIs(k, "image_url"):
+			ok = decodeStruct(v, "detail", &p.detail, "", nil)
+		case keyIs(k, "file"):
+			ok = decodeStruct(v, "file_data", &p.fileData, "filename", &p.filename)
+		case keyIs(k, "input_audio"):
+			ok = decodeStruct(v, "data", &p.audioData, "", nil)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeStruct decodes v into a struct of one or two string fields.
+func decodeStruct(v []byte, name1 string, dst1 *[]byte, name2 string, dst2 *[]byte) bool {
+	m, walk, ok := structMembers(v)
+	for k, v, more := m.next(); walk && more; k, v, more = m.next() {
+		switch {
+		case keyIs(k, name1):
+			ok = setString(dst1, v)
+		case name2 != "" && keyIs(k, name2):
+			ok = setString(dst2, v)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return ok
+}
+
+func (w *promptWalk) partTokens(p *contentPart) int {
+	switch string(w.decode(p.typ)) {
+	case "text":
+		return w.countLit(p.text)
+	case "refusal":
+		return w.countLit(p.refusal)
+	case "image_url", "input_image":
+		if string(w.decode(p.detail)) == "low" {
+			return ImageTokensLow
+		}
+		return ImageTokens
+	case "file":
+		n := FileRefTokens
+		if len(p.fileData) > 2 {
+			n = payloadTokens(w.decode(p.fileData))
+		}
+		return n + w.countLit(p.filename)
+	case "input_audio":
+		return payloadTokens(w.decode(p.audioData))
+	}
+	return ImageTokens // unknown part types: a flat cost rather than nothing
+}
+
+// countLit counts the text of a raw string literal (none for nil).
+func (w *promptWalk) countLit(lit []byte) int {
+	return countBytesWith(w.cd, w.decode(lit))
+}
+
+// decode returns the text of a raw string literal as encoding/json
+// decodes it (nil for nil): the literal's own bytes when it has no
+// escapes and is valid UTF-8, else the decoded text in w.buf, valid until
+// the next decode.
+func (w *promptWalk) decode(lit []byte) []byte {
+	if len(lit) < 2 {
+		return nil
+	}
+	s := lit[1 : len(lit)-1]
+	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		return s
+	}
+	// Escapes only shorten the text; an invalid byte (U+FFFD) lengthens
+	// it, and append grows the buffer then.
+	w.buf = unquoteTo(slices.Grow(w.buf[:0], len(s)), s)
+	return w.buf
+}
+
+// unquoteTo appends the text of the contents s of a valid JSON string
+// literal to b, as encoding/json's unquote: escapes decoded, a \u
+// surrogate pair joined and any other surrogate escape made U+FFFD, and
+// every byte that is not part of valid UTF-8 made U+FFFD.
+func unquoteTo(b, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\\':
+			switch s[i+1] {
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r := hex4(s[i+2 : i+6])
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						if d := utf16.DecodeRune(r, hex4(s[i+2:i+6])); d != utf8.RuneError {
+							b = utf8.AppendRune(b, d)
+							i += 6
+							continue
+						}
+					}
+					r = utf8.RuneError
+				}
+				b = utf8.AppendRune(b, r)
+				continue
+			default: // " \ /
+				b = append(b, s[i+1])
+			}
+			i += 2
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, n := utf8.DecodeRune(s[i:])
+			b = utf8.AppendRune(b, r)
+			i += n
+		}
+	}
+	return b
+}
+
+// hex4 decodes four hex digits (validJSON checked them).
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// payloadTokens bounds an inline payload: a base64 string or a data URL.
+func payloadTokens(s []byte) int {
+	if rest, ok := bytes.CutPrefix(s, []byte("data:")); ok {
+		if _, data, found := bytes.Cut(rest, []byte(",")); found {
+			s = data
+		}
+	}
+	return base64Tokens(len(s))
+}
+
+// maxNestingDepth is encoding/json's: deeper input is not valid to it.
+const maxNestingDepth = 10000
+
+// validJSON is json.Valid(b), which json.Unmarshal checks before it
+// decodes anything, in one tight pass: strings (no control characters,
+// known escapes; any other bytes, UTF-8 or not), numbers by the JSON
+// grammar, literals, and nesting up to maxNestingDepth.
+func validJSON(b []byte) bool {
+	var stackBuf [64]byte
+	stack := stackBuf[:0] // '{' or '[' for each open container
+	i := skipSpace(b, 0)
+	for {
+		// A value starts at i.
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			if len(stack) == maxNestingDepth {
+				return false
+			}
+			stack = append(stack, c)
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']': empty
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '{' {
+				if i = validKey(b, i); i < 0 {
+					return false
+				}
+			}
+			continue
+		case '"':
+			i = validString(b, i)
+		case 't':
+			i = validLiteral(b, i, "true")
+		case 'f':
+			i = validLiteral(b, i, "false")
+		case 'n':
+			i = validLiteral(b, i, "null")
+		default:
+			i = validNumber(b, i)
+		}
+		if i < 0 {
+			return false
+		}
+		// After a value: close containers until a comma starts the next.
+		for {
+			i = skipSpace(b, i)
+			if len(stack) == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			top := stack[len(stack)-1]
+			if b[i] == top+2 {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return false
+			}
+			i = skipSpace(b, i+1)
+			if top == '{' {
+				if i = validKey(b, i); i < 0 {
+					return false
+				}
+			}
+			break
+		}
+	}
+}
+
+// validKey checks a member's key and colon at b[i], returning the index
+// of its value, or -1.
+func validKey(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = validString(b, i); i < 0 {
+		return -1
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipSpace(b, i+1)
+}
+
+// validString returns the index past the string literal at b[i] == '"',
+// or -1.
+func validString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+6 > len(b) {
+					return -1
+				}
+				for _, h := range b[i+2 : i+6] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return -1
+					}
+				}
+				i += 5
+			default:
+				return -1
+			}
+		}
+	}
+	return -1
+}
+
+func validLiteral(b []byte, i int, lit string) int {
+	if !bytes.HasPrefix(b[i:], []byte(lit)) {
+		return -1
+	}
+	return i + len(lit)
+}
+
+// validNumber returns the index past the number at b[i], or -1:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(b []byte, i int) int {
+	digits := func(i int) int {
+		j := i
+		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
+			j++
+		}
+		if j == i {
+			return -1
+		}
+		return j
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return -1
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i = digits(i)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		if i = digits(i + 1); i < 0 {
+			return -1
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		return digits(i)
+	}
+	return i
+}
