@@ -179,9 +179,17 @@ func openRun(rate float64) scenario {
 // serialRun is one connection, one request at a time: pure added latency.
 func serialRun(ctx context.Context, sc suiteConfig, t target, res *runResult) {
 	c := newClient(1, sc.timeout)
+	cpu0, errCPU := procCPU(t.pid)
 	o := closedLoop(ctx, newRequester(c, t, sc.model, false, 0), 1, sc.dur)
+	cpu1, errCPU1 := procCPU(t.pid)
 	closeClient(c)
 	s := summarize(o.lat)
+	// CPU per request one at a time: set against the added p50, it tells
+	// work from waiting (wake-ups, hand-offs between goroutines).
+	if t.name == "proxy" && t.pid != 0 && errCPU == nil && errCPU1 == nil && len(o.lat) > 0 {
+		perK := (cpu1 - cpu0).Seconds() / float64(len(o.lat)) * 1000
+		res.set(rowDef{"sercpu", "proxy CPU", "CPU s per 1k req (serial)", kindProxyOnly}, "proxy", perK)
+	}
 	res.set(rowDef{"serp50", "serial 1 conn", "p50 ms", kindLatency}, t.name, ms(s.p50))
 	res.set(rowDef{"serp99", "serial 1 conn", "p99 ms", kindLatency}, t.name, ms(s.p99))
 	noteOutcome(res, "serial", t.name, o)
