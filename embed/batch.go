@@ -251,13 +251,15 @@ func (b *batcher) launch(p *pending) {
 	}()
 }
 
-// run makes p's upstream call and hands each caller its part.
+// run makes p's upstream call and hands each caller its part. The batch's
+// span ends before any caller hears back: a caller's wait span, and the
+// request around it, may end as soon as its result arrives, and a trace
+// whose batch span ended after them reads as if the batch outlived the
+// callers (and a test reading the finished spans raced it).
 func (b *batcher) run(p *pending) {
 	ctx, release := mergedContext(p.calls)
 	defer release()
 	ctx, sp := telemetry.Start(ctx, "embed.batch")
-	var spanErr error
-	defer func() { sp.End(spanErr) }()
 	if sp.Recording() {
 		sp.SetInt("llmproxy.embed.batch_inputs", p.inputs)
 		sp.SetInt("llmproxy.embed.batch_calls", len(p.calls))
@@ -267,13 +269,13 @@ func (b *batcher) run(p *pending) {
 	}
 	merged, err := mergedRequest(p)
 	if err != nil {
-		spanErr = err
+		sp.End(err)
 		b.deliverErr(p, result{err: err})
 		return
 	}
 	merged.Result = &router.Result{}
 	resp, err := b.next.ServeEmbed(ctx, merged)
-	spanErr = err
+	sp.End(err)
 	base := result{route: routeOf(merged.Result)}
 	if err != nil {
 		var re *router.Error
