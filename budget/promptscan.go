@@ -5,12 +5,14 @@ import (
 	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"llmproxy/router"
 )
 
 // The exact prompt count without encoding/json (issue 15). Decoding the
 // body into a struct with reflection was a fifth of exactPrompt's CPU, and
 // copied every string of the prompt. exactPrompt now checks the body the
-// way json.Unmarshal does (validJSON), walks it with the scanner of
+// way json.Unmarshal does (router.ValidJSON), walks it with the scanner of
 // jsonscan.go, and decodes a string only to count it, into one scratch
 // buffer. It gives the count the decode did for every input, which
 // prompt_oracle_test.go checks against that implementation, so it follows
@@ -34,7 +36,7 @@ import (
 
 // exactPrompt counts the prompt tokens of a chat body (see Prompt).
 func (c *Counter) exactPrompt(model string, body []byte) int {
-	if !validJSON(body) {
+	if !router.ValidJSON(body) {
 		return (len(body) + 3) / 4
 	}
 	var msgs [8]msgSlot // most chats fit without a heap allocation
@@ -185,8 +187,16 @@ func responseFormatOK(v []byte) bool {
 
 // messages decodes a messages value over the current slice.
 func (w *promptWalk) messages(v []byte) bool {
+	return decodeSlots(v, &w.msgs, &w.nmsgs, w.message)
+}
+
+// decodeSlots decodes a JSON array v over *slots the way json.Unmarshal
+// decodes into a slice: null empties it, element i is decoded over the
+// slot already at i (growing the slice as needed), [] leaves nothing
+// behind, and *n is the new length. A wrong type fails.
+func decodeSlots[T any](v []byte, slots *[]T, n *int, decode func(*T, []byte) bool) bool {
 	if isNull(v) {
-		w.msgs, w.nmsgs = w.msgs[:0], 0
+		*slots, *n = (*slots)[:0], 0
 		return true
 	}
 	e, ok := arrayElems(v)
@@ -195,18 +205,19 @@ func (w *promptWalk) messages(v []byte) bool {
 	}
 	i := 0
 	for el, more := e.next(); more; el, more = e.next() {
-		if i == len(w.msgs) {
-			w.msgs = append(w.msgs, msgSlot{})
+		if i == len(*slots) {
+			var zero T
+			*slots = append(*slots, zero)
 		}
-		if !w.message(&w.msgs[i], el) {
+		if !decode(&(*slots)[i], el) {
 			return false
 		}
 		i++
 	}
 	if i == 0 { // [] makes a new empty slice: nothing left behind
-		w.msgs = w.msgs[:0]
+		*slots = (*slots)[:0]
 	}
-	w.nmsgs = i
+	*n = i
 	return true
 }
 
@@ -238,29 +249,7 @@ func (w *promptWalk) message(s *msgSlot, v []byte) bool {
 // toolCalls decodes a tool_calls value over the message's slice, as
 // messages does.
 func (s *msgSlot) toolCalls(v []byte) bool {
-	if isNull(v) {
-		s.calls, s.ncalls = s.calls[:0], 0
-		return true
-	}
-	e, ok := arrayElems(v)
-	if !ok {
-		return false
-	}
-	i := 0
-	for el, more := e.next(); more; el, more = e.next() {
-		if i == len(s.calls) {
-			s.calls = append(s.calls, callSlot{})
-		}
-		if !s.calls[i].decode(el) {
-			return false
-		}
-		i++
-	}
-	if i == 0 {
-		s.calls = s.calls[:0]
-	}
-	s.ncalls = i
-	return true
+	return decodeSlots(v, &s.calls, &s.ncalls, (*callSlot).decode)
 }
 
 func (c *callSlot) decode(v []byte) bool {
@@ -463,7 +452,7 @@ func unquoteTo(b, s []byte) []byte {
 	return b
 }
 
-// hex4 decodes four hex digits (validJSON checked them).
+// hex4 decodes four hex digits (router.ValidJSON checked them).
 func hex4(h []byte) rune {
 	var r rune
 	for _, c := range h[:4] {
@@ -488,179 +477,4 @@ func payloadTokens(s []byte) int {
 		}
 	}
 	return base64Tokens(len(s))
-}
-
-// maxNestingDepth is encoding/json's: deeper input is not valid to it.
-const maxNestingDepth = 10000
-
-// validJSON is json.Valid(b), which json.Unmarshal checks before it
-// decodes anything, in one tight pass: strings (no control characters,
-// known escapes; any other bytes, UTF-8 or not), numbers by the JSON
-// grammar, literals, and nesting up to maxNestingDepth.
-func validJSON(b []byte) bool {
-	var stackBuf [64]byte
-	stack := stackBuf[:0] // '{' or '[' for each open container
-	i := skipSpace(b, 0)
-	for {
-		// A value starts at i.
-		if i >= len(b) {
-			return false
-		}
-		switch c := b[i]; c {
-		case '{', '[':
-			if len(stack) == maxNestingDepth {
-				return false
-			}
-			stack = append(stack, c)
-			i = skipSpace(b, i+1)
-			if i < len(b) && b[i] == c+2 { // '}' or ']': empty
-				stack = stack[:len(stack)-1]
-				i++
-				break
-			}
-			if c == '{' {
-				if i = validKey(b, i); i < 0 {
-					return false
-				}
-			}
-			continue
-		case '"':
-			i = validString(b, i)
-		case 't':
-			i = validLiteral(b, i, "true")
-		case 'f':
-			i = validLiteral(b, i, "false")
-		case 'n':
-			i = validLiteral(b, i, "null")
-		default:
-			i = validNumber(b, i)
-		}
-		if i < 0 {
-			return false
-		}
-		// After a value: close containers until a comma starts the next.
-		for {
-			i = skipSpace(b, i)
-			if len(stack) == 0 {
-				return i == len(b)
-			}
-			if i >= len(b) {
-				return false
-			}
-			top := stack[len(stack)-1]
-			if b[i] == top+2 {
-				stack = stack[:len(stack)-1]
-				i++
-				continue
-			}
-			if b[i] != ',' {
-				return false
-			}
-			i = skipSpace(b, i+1)
-			if top == '{' {
-				if i = validKey(b, i); i < 0 {
-					return false
-				}
-			}
-			break
-		}
-	}
-}
-
-// validKey checks a member's key and colon at b[i], returning the index
-// of its value, or -1.
-func validKey(b []byte, i int) int {
-	if i >= len(b) || b[i] != '"' {
-		return -1
-	}
-	if i = validString(b, i); i < 0 {
-		return -1
-	}
-	i = skipSpace(b, i)
-	if i >= len(b) || b[i] != ':' {
-		return -1
-	}
-	return skipSpace(b, i+1)
-}
-
-// validString returns the index past the string literal at b[i] == '"',
-// or -1.
-func validString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1
-		case c < 0x20:
-			return -1
-		case c == '\\':
-			if i+1 >= len(b) {
-				return -1
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
-			case 'u':
-				if i+6 > len(b) {
-					return -1
-				}
-				for _, h := range b[i+2 : i+6] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return -1
-					}
-				}
-				i += 5
-			default:
-				return -1
-			}
-		}
-	}
-	return -1
-}
-
-func validLiteral(b []byte, i int, lit string) int {
-	if !bytes.HasPrefix(b[i:], []byte(lit)) {
-		return -1
-	}
-	return i + len(lit)
-}
-
-// validNumber returns the index past the number at b[i], or -1:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func validNumber(b []byte, i int) int {
-	digits := func(i int) int {
-		j := i
-		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
-			j++
-		}
-		if j == i {
-			return -1
-		}
-		return j
-	}
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(b):
-		return -1
-	case b[i] == '0':
-		i++
-	case '1' <= b[i] && b[i] <= '9':
-		i = digits(i)
-	default:
-		return -1
-	}
-	if i < len(b) && b[i] == '.' {
-		if i = digits(i + 1); i < 0 {
-			return -1
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		return digits(i)
-	}
-	return i
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/tiktoken-go/tokenizer"
+
+	"llmproxy/router"
 )
 
 // promptCorpus is every body shape the count must agree with the struct
@@ -143,12 +145,12 @@ func refCodecs(t testing.TB) map[string]tokenizer.Codec {
 	return out
 }
 
-// checkPrompt compares exactPrompt with the struct decode, and validJSON
+// checkPrompt compares exactPrompt with the struct decode, and router.ValidJSON
 // with json.Valid.
 func checkPrompt(t testing.TB, c *Counter, ref map[string]tokenizer.Codec, body []byte) {
 	t.Helper()
-	if got, want := validJSON(body), json.Valid(body); got != want {
-		t.Fatalf("validJSON = %v, json.Valid = %v for %q", got, want, body)
+	if got, want := router.ValidJSON(body), json.Valid(body); got != want {
+		t.Fatalf("router.ValidJSON = %v, json.Valid = %v for %q", got, want, body)
 	}
 	for _, m := range boundModels {
 		if got, want := c.Prompt(m, body), oldExactPrompt(ref[m], body); got != want {

@@ -313,7 +313,7 @@ func (s *guardedStream) tokens(raw []byte) int {
 	}
 	q := make([]byte, 0, len(raw)+2)
 	q = append(append(append(q, '"'), raw...), '"')
-	if validString(q, 0) != len(q) {
+	if !router.ValidJSON(q) {
 		return litBytes(raw) // not reached for valid chunks; the bound is safe
 	}
 	return countBytesWith(cd, unquoteTo(q[:0], raw))
