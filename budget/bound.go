@@ -1,5 +1,7 @@
 package budget
 
+import "llmproxy/router"
+
 // The prompt bound. Counting a prompt with tiktoken was a fifth of the
 // proxy's CPU per request, and admission rarely needs the exact figure: a
 // reservation that fits with an upper bound fits with the exact count. So
@@ -35,16 +37,16 @@ func inspect(body []byte) PromptInfo {
 			break
 		}
 		switch {
-		case keyIs(k, "messages"):
+		case router.KeyIs(k, "messages"):
 			n += messagesBound(v, &info)
-		case keyIs(k, "tools"), keyIs(k, "functions"):
+		case router.KeyIs(k, "tools"), router.KeyIs(k, "functions"):
 			if e, ok := arrayElems(v); ok {
 				for d, ok := e.next(); ok; d, ok = e.next() {
 					defs++
 					n += tokensPerTool + litBytes(d)
 				}
 			}
-		case keyIs(k, "response_format"):
+		case router.KeyIs(k, "response_format"):
 			info.JSONSchema = responseFormat(v) == "json_schema"
 		}
 	}
@@ -74,17 +76,17 @@ func messagesBound(v []byte, info *PromptInfo) int {
 				break
 			}
 			switch {
-			case keyIs(k, "role"), keyIs(k, "tool_call_id"):
+			case router.KeyIs(k, "role"), router.KeyIs(k, "tool_call_id"):
 				if isString(v) {
 					n += litBytes(v)
 				}
-			case keyIs(k, "name"):
+			case router.KeyIs(k, "name"):
 				if isString(v) && len(v) > 2 {
 					n += tokensPerName + litBytes(v)
 				}
-			case keyIs(k, "content"):
+			case router.KeyIs(k, "content"):
 				n += contentBound(v, info)
-			case keyIs(k, "tool_calls"):
+			case router.KeyIs(k, "tool_calls"):
 				n += toolCallsBound(v)
 			}
 		}
@@ -125,19 +127,19 @@ func partBound(part []byte, info *PromptInfo) int {
 			break
 		}
 		switch {
-		case keyIs(k, "type"):
+		case router.KeyIs(k, "type"):
 			typ, _ = strValue(v) // encoding/json keeps the last
-		case keyIs(k, "text"), keyIs(k, "refusal"):
+		case router.KeyIs(k, "text"), router.KeyIs(k, "refusal"):
 			if isString(v) {
 				text += litBytes(v)
 			}
-		case keyIs(k, "file"):
+		case router.KeyIs(k, "file"):
 			d, name := payloadBound(v, "file_data", "filename")
 			if d == 0 {
 				d = FileRefTokens // no file_data: a file_id, the flat cost
 			}
 			file = d + name
-		case keyIs(k, "input_audio"):
+		case router.KeyIs(k, "input_audio"):
 			audio, _ = payloadBound(v, "data", "")
 		}
 	}
@@ -166,9 +168,9 @@ func payloadBound(v []byte, data, name string) (d, nm int) {
 	for k, v, ok := m.next(); ok; k, v, ok = m.next() {
 		switch {
 		case !isString(v):
-		case keyIs(k, data):
+		case router.KeyIs(k, data):
 			d = base64Tokens(litBytes(v))
-		case name != "" && keyIs(k, name):
+		case name != "" && router.KeyIs(k, name):
 			nm = litBytes(v)
 		}
 	}
@@ -202,7 +204,7 @@ func eachToolCall(v []byte, call func(), lit func(v []byte)) {
 			continue
 		}
 		for k, v, ok := m.next(); ok; k, v, ok = m.next() {
-			if !keyIs(k, "function") {
+			if !router.KeyIs(k, "function") {
 				continue
 			}
 			fm, ok := objectMembers(v)
@@ -210,7 +212,7 @@ func eachToolCall(v []byte, call func(), lit func(v []byte)) {
 				continue
 			}
 			for k, v, ok := fm.next(); ok; k, v, ok = fm.next() {
-				if keyIs(k, "name") || keyIs(k, "arguments") {
+				if router.KeyIs(k, "name") || router.KeyIs(k, "arguments") {
 					lit(v)
 				}
 			}
@@ -229,7 +231,7 @@ func responseFormat(v []byte) string {
 		if !ok {
 			break
 		}
-		if keyIs(k, "type") {
+		if router.KeyIs(k, "type") {
 			typ, _ = strValue(v)
 		}
 	}

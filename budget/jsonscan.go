@@ -91,22 +91,6 @@ func (e *elems) next() (val []byte, ok bool) {
 	return b[i:end], true
 }
 
-// keyIs reports whether the raw key names the field name the way
-// encoding/json matches struct fields: exactly or case-insensitively
-// (Unicode simple folding), after unescaping. The exact counts decode with
-// encoding/json, so the bounds must see the same members.
-func keyIs(raw []byte, name string) bool {
-	k := raw[1 : len(raw)-1]
-	if bytes.IndexByte(k, '\\') < 0 {
-		return string(k) == name || bytes.EqualFold(k, []byte(name))
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return false
-	}
-	return s == name || bytes.EqualFold([]byte(s), []byte(name))
-}
-
 // isString reports a JSON string literal.
 func isString(v []byte) bool { return len(v) >= 2 && v[0] == '"' }
 

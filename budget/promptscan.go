@@ -85,13 +85,13 @@ func (w *promptWalk) prompt(body []byte) (n int, ok bool) {
 	}
 	for k, v, more := m.next(); more; k, v, more = m.next() {
 		switch {
-		case keyIs(k, "messages"):
+		case router.KeyIs(k, "messages"):
 			ok = w.messages(v)
-		case keyIs(k, "tools"):
+		case router.KeyIs(k, "tools"):
 			w.tools, ok = rawArray(v)
-		case keyIs(k, "functions"):
+		case router.KeyIs(k, "functions"):
 			w.functions, ok = rawArray(v)
-		case keyIs(k, "response_format"):
+		case router.KeyIs(k, "response_format"):
 			ok = responseFormatOK(v)
 		}
 		if !ok {
@@ -178,7 +178,7 @@ func responseFormatOK(v []byte) bool {
 		return ok
 	}
 	for k, v, more := m.next(); more; k, v, more = m.next() {
-		if keyIs(k, "type") && !stringOK(v) {
+		if router.KeyIs(k, "type") && !stringOK(v) {
 			return false
 		}
 	}
@@ -228,15 +228,15 @@ func (w *promptWalk) message(s *msgSlot, v []byte) bool {
 	}
 	for k, v, more := m.next(); more; k, v, more = m.next() {
 		switch {
-		case keyIs(k, "role"):
+		case router.KeyIs(k, "role"):
 			ok = setString(&s.role, v)
-		case keyIs(k, "content"):
+		case router.KeyIs(k, "content"):
 			s.content = v
-		case keyIs(k, "name"):
+		case router.KeyIs(k, "name"):
 			ok = setString(&s.name, v)
-		case keyIs(k, "tool_calls"):
+		case router.KeyIs(k, "tool_calls"):
 			ok = s.toolCalls(v)
-		case keyIs(k, "tool_call_id"):
+		case router.KeyIs(k, "tool_call_id"):
 			ok = setString(&s.toolCallID, v)
 		}
 		if !ok {
@@ -258,7 +258,7 @@ func (c *callSlot) decode(v []byte) bool {
 		return ok
 	}
 	for k, v, more := m.next(); more; k, v, more = m.next() {
-		if !keyIs(k, "function") {
+		if !router.KeyIs(k, "function") {
 			continue
 		}
 		fm, walk, ok := structMembers(v)
@@ -267,9 +267,9 @@ func (c *callSlot) decode(v []byte) bool {
 		}
 		for k, v, more := fm.next(); walk && more; k, v, more = fm.next() {
 			switch {
-			case keyIs(k, "name"):
+			case router.KeyIs(k, "name"):
 				ok = setString(&c.name, v)
-			case keyIs(k, "arguments"):
+			case router.KeyIs(k, "arguments"):
 				ok = setString(&c.arguments, v)
 			}
 			if !ok {
@@ -318,17 +318,17 @@ func (p *contentPart) decode(v []byte) bool {
 	}
 	for k, v, more := m.next(); more; k, v, more = m.next() {
 		switch {
-		case keyIs(k, "type"):
+		case router.KeyIs(k, "type"):
 			ok = setString(&p.typ, v)
-		case keyIs(k, "text"):
+		case router.KeyIs(k, "text"):
 			ok = setString(&p.text, v)
-		case keyIs(k, "refusal"):
+		case router.KeyIs(k, "refusal"):
 			ok = setString(&p.refusal, v)
-		case keyIs(k, "image_url"):
+		case router.KeyIs(k, "image_url"):
 			ok = decodeStruct(v, "detail", &p.detail, "", nil)
-		case keyIs(k, "file"):
+		case router.KeyIs(k, "file"):
 			ok = decodeStruct(v, "file_data", &p.fileData, "filename", &p.filename)
-		case keyIs(k, "input_audio"):
+		case router.KeyIs(k, "input_audio"):
 			ok = decodeStruct(v, "data", &p.audioData, "", nil)
 		}
 		if !ok {
@@ -343,9 +343,9 @@ func decodeStruct(v []byte, name1 string, dst1 *[]byte, name2 string, dst2 *[]by
 	m, walk, ok := structMembers(v)
 	for k, v, more := m.next(); walk && more; k, v, more = m.next() {
 		switch {
-		case keyIs(k, name1):
+		case router.KeyIs(k, name1):
 			ok = setString(dst1, v)
-		case name2 != "" && keyIs(k, name2):
+		case name2 != "" && router.KeyIs(k, name2):
 			ok = setString(dst2, v)
 		}
 		if !ok {

@@ -220,7 +220,7 @@ func (s *guardedStream) scan(data []byte, field string) int {
 			break
 		}
 		switch {
-		case keyIs(k, "choices"):
+		case router.KeyIs(k, "choices"):
 			e, ok := arrayElems(v)
 			if !ok {
 				continue
@@ -235,12 +235,12 @@ func (s *guardedStream) scan(data []byte, field string) int {
 					if !ok {
 						break
 					}
-					if keyIs(k, field) {
+					if router.KeyIs(k, field) {
 						n += s.textBound(v)
 					}
 				}
 			}
-		case s.head.ID == "" && keyIs(k, "id") && len(v) > 2 && isString(v):
+		case s.head.ID == "" && router.KeyIs(k, "id") && len(v) > 2 && isString(v):
 			head = true
 		}
 	}
@@ -259,11 +259,11 @@ func (s *guardedStream) readHead(data []byte) {
 			return
 		}
 		switch {
-		case keyIs(k, "id"):
+		case router.KeyIs(k, "id"):
 			s.head.ID, _ = strValue(v)
-		case keyIs(k, "model"):
+		case router.KeyIs(k, "model"):
 			s.head.Model, _ = strValue(v)
-		case keyIs(k, "created"):
+		case router.KeyIs(k, "created"):
 			s.head.Created, _ = strconv.ParseInt(string(v), 10, 64)
 		}
 	}
@@ -282,9 +282,9 @@ func (s *guardedStream) textBound(v []byte) int {
 			break
 		}
 		switch {
-		case keyIs(k, "content"), keyIs(k, "refusal"), keyIs(k, "reasoning_content"):
+		case router.KeyIs(k, "content"), router.KeyIs(k, "refusal"), router.KeyIs(k, "reasoning_content"):
 			n += s.take(v)
-		case keyIs(k, "tool_calls"):
+		case router.KeyIs(k, "tool_calls"):
 			eachToolCall(v, nil, func(lit []byte) { n += s.take(lit) })
 		}
 	}

@@ -395,6 +395,24 @@ func ScanFields(body []byte, vals [][]byte, keys ...string) bool {
 	return true
 }
 
+// KeyIs reports whether the raw (quoted) member name names the field name
+// the way encoding/json matches struct fields: exactly or
+// case-insensitively (Unicode simple folding, so U+212A matches k and
+// U+017F s), after unescaping. Scanners that must see the members
+// json.Unmarshal would (the budget's prompt walk, the OpenAI adapter's
+// usage) share it.
+func KeyIs(raw []byte, name string) bool {
+	k := raw[1 : len(raw)-1]
+	if bytes.IndexByte(k, '\\') < 0 {
+		return string(k) == name || bytes.EqualFold(k, []byte(name))
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	return s == name || bytes.EqualFold([]byte(s), []byte(name))
+}
+
 // ValidJSON is json.Valid(b), in ScanFields' one pass and without its
 // allocations: the budget's prompt walker checks a body with it before
 // reading it the way json.Unmarshal would.

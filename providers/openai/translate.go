@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"llmproxy/router"
 )
@@ -162,90 +160,12 @@ func usageField(q []byte) int {
 	case "completion_tokens_details":
 		return 4
 	}
-	if !mayFold(q) {
-		return -1 // audio_tokens and the like
-	}
 	for i, name := range [...]string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"} {
-		if foldKey(q, name) {
+		if router.KeyIs(q, name) {
 			return i
 		}
 	}
 	return -1
-}
-
-// mayFold reports whether the quoted name q could match a lower-case
-// ASCII name other than by equal bytes: it has an upper-case letter, an
-// escape or a byte of a multi-byte rune.
-func mayFold(q []byte) bool {
-	for _, c := range q[1 : len(q)-1] {
-		if 'A' <= c && c <= 'Z' || c == '\\' || c >= utf8.RuneSelf {
-			return true
-		}
-	}
-	return false
-}
-
-// foldKey reports whether the quoted member name q is name (lower-case
-// ASCII) as encoding/json matches a struct field: after unescaping, with
-// its case folding, which also maps U+212A (Kelvin) to k and U+017F (long
-// s) to s.
-func foldKey(q []byte, name string) bool {
-	k := q[1 : len(q)-1]
-	if string(k) == name {
-		return true
-	}
-	if !mayFold(q) {
-		return false
-	}
-	if bytes.IndexByte(k, '\\') >= 0 {
-		var s string
-		if json.Unmarshal(q, &s) != nil {
-			return false
-		}
-		k = []byte(s)
-	}
-	return foldEqual(k, name)
-}
-
-// foldEqual is encoding/json's foldName(k) == foldName(name) for a
-// lower-case ASCII name: ASCII letters compare without case, and any other
-// rune by the smallest rune of its case-folding orbit.
-func foldEqual(k []byte, name string) bool {
-	j := 0
-	for i := 0; i < len(k); j++ {
-		if j == len(name) {
-			return false
-		}
-		c := k[i]
-		if c < utf8.RuneSelf {
-			i++
-		} else {
-			r, n := utf8.DecodeRune(k[i:])
-			i += n
-			if r = foldRune(r); r >= utf8.RuneSelf {
-				return false
-			}
-			c = byte(r)
-		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != name[j] {
-			return false
-		}
-	}
-	return j == len(name)
-}
-
-// foldRune is encoding/json's: the smallest rune of r's fold orbit.
-func foldRune(r rune) rune {
-	for {
-		r2 := unicode.SimpleFold(r)
-		if r2 <= r {
-			return r2
-		}
-		r = r2
-	}
 }
 
 // setCount stores the JSON integer val in *dst as json.Unmarshal into an
@@ -287,7 +207,7 @@ func setDetail(dst *int, val []byte, field, name string, t reflect.Type) error {
 		return nil
 	case '{':
 		for it := (members{b: val}); it.next(); {
-			if foldKey(it.key, name) {
+			if router.KeyIs(it.key, name) {
 				// encoding/json names the anonymous struct "" here.
 				if err := setCount(dst, it.val, "", field, name); err != nil {
 					return err
